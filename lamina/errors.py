@@ -1,0 +1,91 @@
+"""AWS Lambda service errors, raised by any layer and serialised by the API front.
+
+Each class carries the exact code and HTTP status AWS uses; the message is the
+caller's job, copied from AWS's recorded responses (`shared/reference/aws-recorded`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class LambdaError(Exception):
+    """An error the caller sees as `x-amzn-ErrorType: <code>` with a JSON body."""
+
+    code = "ServiceException"
+    status = 500
+    #: AWS spells the message key `Message` on some exceptions and `message` on others.
+    message_key = "message"
+    #: `Type: User|Service` is present on modelled Lambda exceptions, absent on ValidationException.
+    include_type = True
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+    def body(self) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        if self.include_type:
+            document["Type"] = "User" if self.status < 500 else "Service"
+        document[self.message_key] = self.message
+        document.update(self.extra)
+        return document
+
+
+class InvalidParameterValueException(LambdaError):
+    code, status = "InvalidParameterValueException", 400
+
+
+class ValidationException(LambdaError):
+    code, status = "ValidationException", 400
+    include_type = False
+
+
+class ResourceNotFoundException(LambdaError):
+    code, status, message_key = "ResourceNotFoundException", 404, "Message"
+
+
+class ResourceConflictException(LambdaError):
+    code, status = "ResourceConflictException", 409
+
+
+class PreconditionFailedException(LambdaError):
+    code, status = "PreconditionFailedException", 412
+
+
+class RequestTooLargeException(LambdaError):
+    code, status = "RequestTooLargeException", 413
+
+
+class UnsupportedMediaTypeException(LambdaError):
+    code, status = "UnsupportedMediaTypeException", 415
+
+
+class InvalidRequestContentException(LambdaError):
+    code, status = "InvalidRequestContentException", 400
+
+
+class TooManyRequestsException(LambdaError):
+    code, status = "TooManyRequestsException", 429
+
+
+class CodeStorageExceededException(LambdaError):
+    code, status = "CodeStorageExceededException", 400
+
+
+class ServiceException(LambdaError):
+    code, status, message_key = "ServiceException", 500, "Message"
+
+
+class UnknownOperationException(LambdaError):
+    code, status, message_key = "UnknownOperationException", 404, "Message"
+    include_type = False
+
+
+def validation_error(value: Any, field: str, constraint: str) -> ValidationException:
+    """AWS's single-field constraint message, e.g. for a bad enum or pattern."""
+    shown = "null" if value is None else f"'{value}'"
+    return ValidationException(
+        f"1 validation error detected: Value {shown} at '{field}' failed to satisfy constraint: {constraint}"
+    )

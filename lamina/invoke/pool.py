@@ -1,0 +1,193 @@
+"""Warm environments per function version, handed out as leases.
+
+A lease is an async context manager: whatever happens inside (success, function error, timeout, crash, the
+caller going away), leaving it returns a healthy environment to the idle stack or disposes of a dead one.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Callable
+
+from lamina.control.models import FunctionConfig
+from lamina.errors import TooManyRequestsException
+from lamina.logs.format import stream_name
+from lamina.runtimes.registry import RuntimeCatalog
+from lamina.sandbox.environment import EnvironmentState, ExecutionEnvironment
+from lamina.sandbox.host import HostCapabilities
+
+PoolKey = tuple[str, str, str, str]
+#: Environments run as uids from this range, one per live environment (see runtime_api/peer.py).
+FIRST_UID, UID_COUNT = 200_000, 65_536
+
+
+def pool_key(config: FunctionConfig) -> PoolKey:
+    return (config.region, config.name, config.version, config.revision_id)
+
+
+class UidAllocator:
+    def __init__(self) -> None:
+        self._in_use: set[int] = set()
+        self._next = itertools.cycle(range(FIRST_UID, FIRST_UID + UID_COUNT))
+
+    def take(self) -> int:
+        for uid in self._next:
+            if uid not in self._in_use:
+                self._in_use.add(uid)
+                return uid
+        raise RuntimeError("unreachable")
+
+    def give_back(self, uid: int | None) -> None:
+        if uid is not None:
+            self._in_use.discard(uid)
+
+
+class EnvironmentLease:
+    """`async with pool.lease(config) as env:` — the environment is returned or disposed of on exit."""
+
+    __slots__ = ("_pool", "_config", "environment")
+
+    def __init__(self, pool: "EnvironmentPool", config: FunctionConfig) -> None:
+        self._pool = pool
+        self._config = config
+        self.environment: ExecutionEnvironment | None = None
+
+    async def __aenter__(self) -> ExecutionEnvironment:
+        self.environment = await self._pool._acquire(self._config)
+        return self.environment
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self.environment is not None:
+            self._pool._release(self.environment, failed=error is not None)
+
+
+class EnvironmentPool:
+    def __init__(
+        self,
+        catalog: RuntimeCatalog,
+        caps: HostCapabilities,
+        code_dir_for: Callable[[FunctionConfig], Path],
+        scratch_root: Path,
+        *,
+        keep_alive_seconds: float,
+        max_idle_memory_mb: int,
+        max_environments: int,
+    ) -> None:
+        self._catalog = catalog
+        self._caps = caps
+        self._code_dir_for = code_dir_for
+        self._scratch_root = scratch_root
+        self._keep_alive = keep_alive_seconds
+        self._max_idle_memory_mb = max_idle_memory_mb
+        self._max_environments = max_environments
+        self._idle: dict[PoolKey, list[ExecutionEnvironment]] = {}
+        self._all: set[ExecutionEnvironment] = set()
+        self._retired: set[ExecutionEnvironment] = set()
+        self._uids = UidAllocator()
+        self.cold_starts = 0
+
+    def lease(self, config: FunctionConfig) -> EnvironmentLease:
+        return EnvironmentLease(self, config)
+
+    async def _acquire(self, config: FunctionConfig) -> ExecutionEnvironment:
+        stack = self._idle.get(pool_key(config))
+        while stack:
+            environment = stack.pop()
+            if environment.usable:
+                return environment
+        if len(self._all) >= self._max_environments and not self._evict_one_idle():
+            raise TooManyRequestsException("Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded")
+        return await self._start(config)
+
+    async def _start(self, config: FunctionConfig) -> ExecutionEnvironment:
+        self.cold_starts += 1
+        uid = self._uids.take() if self._caps.is_root and self._caps.setpriv_path else None
+        environment = ExecutionEnvironment(
+            env_id=uuid.uuid4().hex,
+            config=config,
+            code_dir=self._code_dir_for(config),
+            catalog=self._catalog,
+            caps=self._caps,
+            scratch_root=self._scratch_root,
+            uid=uid,
+            log_stream=stream_name(config.version),
+            on_stopped=self._forget,
+        )
+        self._all.add(environment)
+        try:
+            await environment.start()
+        except BaseException:
+            environment.stop()
+            raise
+        return environment
+
+    def _release(self, environment: ExecutionEnvironment, *, failed: bool) -> None:
+        if failed or environment in self._retired or not environment.usable:
+            environment.stop()
+            return
+        environment.last_used = time.monotonic()
+        self._idle.setdefault(pool_key(environment.config), []).append(environment)
+
+    def _forget(self, environment: ExecutionEnvironment) -> None:
+        self._all.discard(environment)
+        self._retired.discard(environment)
+        self._uids.give_back(environment.uid)
+        stack = self._idle.get(pool_key(environment.config))
+        if stack is not None and environment in stack:
+            stack.remove(environment)
+            if not stack:
+                del self._idle[pool_key(environment.config)]
+
+    def retire(self, region: str, name: str) -> None:
+        """After an update or delete: idle environments stop now, busy ones when their invocation ends."""
+        for environment in list(self._all):
+            if environment.config.region == region and environment.config.name == name:
+                if environment.state is EnvironmentState.BUSY:
+                    self._retired.add(environment)
+                else:
+                    environment.stop()
+
+    def _idle_environments(self) -> list[ExecutionEnvironment]:
+        return sorted((e for stack in self._idle.values() for e in stack), key=lambda e: e.last_used)
+
+    def _evict_one_idle(self) -> bool:
+        idle = self._idle_environments()
+        if not idle:
+            return False
+        idle[0].stop()
+        return True
+
+    def evict(self, *, low_host_memory: bool = False) -> None:
+        """Stop environments idle past the keep-alive, and the oldest idle ones under memory pressure."""
+        now = time.monotonic()
+        idle = self._idle_environments()
+        for environment in idle:
+            if now - environment.last_used > self._keep_alive:
+                environment.stop()
+        idle = [e for e in idle if e.state is not EnvironmentState.STOPPED]
+        total = sum(e.config.memory_size for e in idle)
+        while idle and (total > self._max_idle_memory_mb or low_host_memory):
+            oldest = idle.pop(0)
+            total -= oldest.config.memory_size
+            oldest.stop()
+            low_host_memory = False
+
+    def stop_all(self) -> None:
+        for environment in list(self._all):
+            environment.stop()
+
+    @property
+    def environment_count(self) -> int:
+        return len(self._all)
+
+
+async def run_eviction(pool: EnvironmentPool, interval: float, low_memory: Callable[[], bool]) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        pool.evict(low_host_memory=low_memory())

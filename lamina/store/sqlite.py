@@ -1,0 +1,95 @@
+"""SQLite (WAL) implementation of the function store: the embedded default.
+
+WAL with synchronous=NORMAL survives `kill -9` of the server at any moment: a write either committed or did not.
+Records are JSON documents keyed by (region, name, version) so new configuration fields need no migration.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from lamina.control.models import FunctionConfig
+from lamina.store.base import StoreConflict
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS functions (
+    region  TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    version TEXT NOT NULL,
+    code    TEXT NOT NULL,
+    record  TEXT NOT NULL,
+    PRIMARY KEY (region, name, version)
+);
+"""
+
+
+class SqliteFunctionStore:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def get(self, region: str, name: str, version: str) -> FunctionConfig | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM functions WHERE region=? AND name=? AND version=?", (region, name, version)
+            ).fetchone()
+        return FunctionConfig.from_record(json.loads(row[0])) if row else None
+
+    def list_versions(self, region: str, version: str | None) -> list[FunctionConfig]:
+        query = "SELECT record FROM functions WHERE region=?"
+        params: tuple[str, ...] = (region,)
+        if version is not None:
+            query += " AND version=?"
+            params += (version,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY name, version", params).fetchall()
+        return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
+
+    def create(self, config: FunctionConfig) -> None:
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO functions (region, name, version, code, record) VALUES (?, ?, ?, ?, ?)",
+                    (config.region, config.name, config.version, config.code_sha256_hex, json.dumps(config.to_record())),
+                )
+        except sqlite3.IntegrityError as error:
+            raise StoreConflict(config.name) from error
+
+    def replace(self, config: FunctionConfig, expected_revision: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT record FROM functions WHERE region=? AND name=? AND version=?",
+                    (config.region, config.name, config.version),
+                ).fetchone()
+                if row is None or json.loads(row[0])["revision_id"] != expected_revision:
+                    raise StoreConflict(config.name)
+                self._db.execute(
+                    "UPDATE functions SET code=?, record=? WHERE region=? AND name=? AND version=?",
+                    (config.code_sha256_hex, json.dumps(config.to_record()), config.region, config.name, config.version),
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def delete(self, region: str, name: str) -> list[FunctionConfig]:
+        with self._lock:
+            rows = self._db.execute(
+                "DELETE FROM functions WHERE region=? AND name=? RETURNING record", (region, name)
+            ).fetchall()
+        return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
+
+    def referenced_code(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT DISTINCT code FROM functions")}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
