@@ -26,7 +26,3 @@ class ServerConfig:
     max_environments: int = 256
     #: Public base URL for links such as GetFunction's Code.Location; defaults to the listening address.
     public_url: str | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"

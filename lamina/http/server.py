@@ -90,8 +90,7 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]  # uvloop transports are not asyncio subclasses
         self.peer = transport.get_extra_info("peername")
         if self._accept is not None and not self._accept(transport):
             transport.abort()

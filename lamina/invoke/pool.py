@@ -116,7 +116,7 @@ class EnvironmentPool:
             caps=self._caps,
             scratch_root=self._scratch_root,
             uid=uid,
-            log_stream=stream_name(config.version),
+            log_stream=stream_name(config.version, time.time()),
             on_stopped=self._forget,
         )
         self._all.add(environment)

@@ -13,8 +13,8 @@ class StoreConflict(Exception):
 class FunctionStore(Protocol):
     def get(self, region: str, name: str, version: str) -> FunctionConfig | None: ...
 
-    def list_versions(self, region: str, version: str | None) -> list[FunctionConfig]:
-        """All functions of a region ordered by name; one version (e.g. $LATEST) or every version when None."""
+    def list_versions(self, region: str | None, version: str | None) -> list[FunctionConfig]:
+        """Functions ordered by name, of one region (or all when None), one version (or all when None)."""
         ...
 
     def create(self, config: FunctionConfig) -> None:

@@ -40,9 +40,12 @@ class SqliteFunctionStore:
             ).fetchone()
         return FunctionConfig.from_record(json.loads(row[0])) if row else None
 
-    def list_versions(self, region: str, version: str | None) -> list[FunctionConfig]:
-        query = "SELECT record FROM functions WHERE region=?"
-        params: tuple[str, ...] = (region,)
+    def list_versions(self, region: str | None, version: str | None) -> list[FunctionConfig]:
+        query = "SELECT record FROM functions WHERE 1=1"
+        params: tuple[str, ...] = ()
+        if region is not None:
+            query += " AND region=?"
+            params += (region,)
         if version is not None:
             query += " AND version=?"
             params += (version,)

@@ -1,0 +1,27 @@
+"""Code.Location downloads: GetFunction hands out a Lamina URL that serves the stored zip."""
+from __future__ import annotations
+
+import re
+
+from lamina.api.router import Router
+from lamina.api.wire import Call
+from lamina.errors import ResourceNotFoundException
+from lamina.http.server import Response
+from lamina.store.blobs import CodeStore
+
+_ADDRESS = re.compile(r"([0-9a-f]{64})\.zip")
+
+
+class CodeDownloads:
+    def __init__(self, code: CodeStore) -> None:
+        self._code = code
+
+    def register(self, router: Router) -> None:
+        router.add("GET", "/lamina/code/{Blob}", self.download)
+
+    def download(self, call: Call) -> Response:
+        match = _ADDRESS.fullmatch(call.params["Blob"])
+        path = self._code.blob_path(match.group(1)) if match else None
+        if path is None or not path.is_file():
+            raise ResourceNotFoundException("The resource you requested does not exist.")
+        return Response(200, path.read_bytes(), [("x-amzn-RequestId", call.request_id), ("Content-Type", "application/zip")])

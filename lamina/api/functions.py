@@ -1,0 +1,133 @@
+"""Function operations: parse the request, call FunctionService, serialise the AWS response."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+from lamina.api.router import Router
+from lamina.api.wire import Call
+from lamina.control.arns import MAX_ARN_LENGTH, merge_qualifier, parse_function_name
+from lamina.control.functions import FunctionService
+from lamina.control.models import FunctionConfig
+from lamina.errors import validation_error
+from lamina.http.server import Response
+
+DEFAULT_PAGE_SIZE = 50
+
+
+class FunctionOperations:
+    def __init__(self, service: FunctionService, endpoint: Callable[[], str]) -> None:
+        self._service = service
+        self._endpoint = endpoint
+
+    def register(self, router: Router) -> None:
+        router.add("POST", "/2015-03-31/functions", self.create_function)
+        router.add("GET", "/2015-03-31/functions", self.list_functions)
+        router.add("GET", "/2015-03-31/functions/{FunctionName}", self.get_function)
+        router.add("DELETE", "/2015-03-31/functions/{FunctionName}", self.delete_function)
+        router.add("GET", "/2015-03-31/functions/{FunctionName}/configuration", self.get_function_configuration)
+        router.add("PUT", "/2015-03-31/functions/{FunctionName}/configuration", self.update_function_configuration)
+        router.add("PUT", "/2015-03-31/functions/{FunctionName}/code", self.update_function_code)
+        router.add("GET", "/2016-08-19/account-settings", self.get_account_settings)
+
+    def _resolve(self, call: Call) -> FunctionConfig:
+        ref = parse_function_name(call.params["FunctionName"])
+        return self._service.resolve(call.region, ref, merge_qualifier(ref, call.query("Qualifier")))
+
+    async def create_function(self, call: Call) -> Response:
+        body = call.json_body()
+        if not isinstance(body.get("FunctionName"), str):
+            raise validation_error(None, "functionName", "Member must not be null")
+        ref = parse_function_name(body["FunctionName"], max_length=MAX_ARN_LENGTH)
+        config = await asyncio.to_thread(self._service.create, call.region, ref, body)
+        return call.reply(201, _creating_view(config))
+
+    def get_function(self, call: Call) -> Response:
+        config = self._resolve(call)
+        document: dict[str, Any] = {
+            "Configuration": config.to_aws(),
+            "Code": {
+                "RepositoryType": "S3",
+                "Location": f"{self._endpoint()}/lamina/code/{config.code_sha256_hex}.zip",
+            },
+        }
+        return call.reply(200, document)
+
+    def get_function_configuration(self, call: Call) -> Response:
+        return call.reply(200, self._resolve(call).to_aws())
+
+    async def update_function_code(self, call: Call) -> Response:
+        ref = parse_function_name(call.params["FunctionName"], max_length=MAX_ARN_LENGTH)
+        config = await asyncio.to_thread(self._service.update_code, call.region, ref, call.json_body())
+        return call.reply(200, _updating_view(config))
+
+    async def update_function_configuration(self, call: Call) -> Response:
+        ref = parse_function_name(call.params["FunctionName"], max_length=MAX_ARN_LENGTH)
+        config = await asyncio.to_thread(self._service.update_configuration, call.region, ref, call.json_body())
+        return call.reply(200, _updating_view(config))
+
+    def delete_function(self, call: Call) -> Response:
+        ref = parse_function_name(call.params["FunctionName"])
+        self._service.delete(call.region, ref, merge_qualifier(ref, call.query("Qualifier")))
+        return call.reply(204)
+
+    def list_functions(self, call: Call) -> Response:
+        function_version = call.query("FunctionVersion")
+        if function_version is not None and function_version != "ALL":
+            raise validation_error(function_version, "functionVersion", "Member must satisfy enum value set: [ALL]")
+        max_items = _max_items(call.query("MaxItems"))
+        functions = self._service.list_latest(call.region)
+        marker = call.query("Marker")
+        if marker:
+            functions = [config for config in functions if config.name > marker]
+        page = functions[:max_items]
+        document: dict[str, Any] = {"Functions": [config.to_aws() for config in page]}
+        if len(functions) > max_items:
+            document["NextMarker"] = page[-1].name
+        return call.reply(200, document)
+
+    def get_account_settings(self, call: Call) -> Response:
+        count, code_size = self._service.usage(call.region)
+        return call.reply(
+            200,
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": 80530636800,
+                    "CodeSizeUnzipped": 262144000,
+                    "CodeSizeZipped": 52428800,
+                    "ConcurrentExecutions": 1000,
+                    "UnreservedConcurrentExecutions": 1000,
+                },
+                "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": count},
+            },
+        )
+
+
+def _max_items(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if not raw.lstrip("-").isdigit():
+        raise validation_error(raw, "maxItems", "Member must be an integer")
+    if int(raw) < 1:
+        raise validation_error(raw, "maxItems", "Member must have value greater than or equal to 1")
+    if int(raw) > 10000:
+        raise validation_error(raw, "maxItems", "Member must have value less than or equal to 10000")
+    return int(raw)
+
+
+def _creating_view(config: FunctionConfig) -> dict[str, Any]:
+    """CreateFunction answers while the function is still Pending (boto3's waiters rely on this shape)."""
+    document = config.to_aws()
+    document.pop("LastUpdateStatus", None)
+    document.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating")
+    return document
+
+
+def _updating_view(config: FunctionConfig) -> dict[str, Any]:
+    document = config.to_aws()
+    document.update(
+        LastUpdateStatus="InProgress",
+        LastUpdateStatusReason="The function is being created.",
+        LastUpdateStatusReasonCode="Creating",
+    )
+    return document

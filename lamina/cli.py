@@ -1,0 +1,97 @@
+"""`lamina serve` runs the server; `lamina logs NAME [--follow]` prints a function's logs."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lamina import config as defaults
+from lamina.config import ServerConfig
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from lamina.server import LaminaServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server_config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir).resolve(),
+        account_id=args.account_id,
+        default_region=args.region,
+        keep_alive_seconds=args.keep_alive,
+        public_url=args.public_url,
+    )
+
+    async def run() -> None:
+        server = LaminaServer(server_config)
+        for line in server.capabilities.missing:
+            print(f"lamina: reduced isolation: {line}", file=sys.stderr, flush=True)
+        await server.start()
+        print(f"Lamina listening on http://{server_config.host}:{server.port}", flush=True)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        await server.stop()
+        print("Lamina stopped", flush=True)
+
+    uvloop.run(run())
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from lamina.invoke.service import function_log_key
+    from lamina.logs.store import LogStore
+
+    store = LogStore(Path(args.data_dir).resolve() / "logs")
+    key = function_log_key(args.region, args.name)
+    events = store.follow(key) if args.follow else store.read(key)
+    try:
+        for event in events:
+            stamp = datetime.fromtimestamp(event.timestamp_ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+            message = event.message if event.message.endswith("\n") else event.message + "\n"
+            sys.stdout.write(f"{stamp}Z {event.stream_name} {message}")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lamina", description="A self-hosted, drop-in AWS Lambda.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the Lamina server")
+    serve.add_argument("--host", default=defaults.DEFAULT_HOST, help="address to bind (default %(default)s)")
+    serve.add_argument("--port", type=int, default=defaults.DEFAULT_PORT, help="port (default %(default)s)")
+    serve.add_argument("--data-dir", default=str(defaults.DEFAULT_DATA_DIR), help="state directory (default %(default)s)")
+    serve.add_argument("--account-id", default=defaults.DEFAULT_ACCOUNT_ID, help="account id in ARNs (default %(default)s)")
+    serve.add_argument("--region", default=defaults.DEFAULT_REGION, help="region for unsigned requests (default %(default)s)")
+    serve.add_argument("--keep-alive", type=float, default=600.0, help="seconds an idle environment is kept (default %(default)s)")
+    serve.add_argument("--public-url", default=None, help="base URL clients use to reach this server (for Code.Location)")
+    serve.set_defaults(run=_serve)
+
+    logs = commands.add_parser("logs", help="print a function's logs")
+    logs.add_argument("name", help="function name")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new log events")
+    logs.add_argument("--data-dir", default=str(defaults.DEFAULT_DATA_DIR), help="state directory (default %(default)s)")
+    logs.add_argument("--region", default=defaults.DEFAULT_REGION, help="the function's region (default %(default)s)")
+    logs.set_defaults(run=_logs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
