@@ -58,6 +58,13 @@ class RequestTooLargeException(LambdaError):
     code, status = "RequestTooLargeException", 413
 
 
+class RequestEntityTooLargeException(LambdaError):
+    """A deployment package over the zipped limit (recorded from AWS: no `Type` in the body)."""
+
+    code, status, message_key = "RequestEntityTooLargeException", 413, "Message"
+    include_type = False
+
+
 class UnsupportedMediaTypeException(LambdaError):
     code, status = "UnsupportedMediaTypeException", 415
 

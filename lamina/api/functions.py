@@ -38,7 +38,7 @@ class FunctionOperations:
         body = call.json_body()
         if not isinstance(body.get("FunctionName"), str):
             raise validation_error(None, "functionName", "Member must not be null")
-        ref = parse_function_name(body["FunctionName"], max_length=MAX_ARN_LENGTH)
+        ref = parse_function_name(body["FunctionName"], max_length=MAX_ARN_LENGTH, creating=True)
         config = await asyncio.to_thread(self._service.create, call.region, ref, body)
         return call.reply(201, _creating_view(config))
 

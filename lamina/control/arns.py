@@ -42,8 +42,14 @@ class FunctionRef:
     account: str | None = None
 
 
-def parse_function_name(raw: str | None, *, max_length: int = MAX_NAMESPACED_LENGTH) -> FunctionRef:
-    """Parse any accepted form, raising AWS's validation errors for the others."""
+def parse_function_name(
+    raw: str | None, *, max_length: int = MAX_NAMESPACED_LENGTH, creating: bool = False
+) -> FunctionRef:
+    """Parse any accepted form, raising AWS's validation errors for the others.
+
+    CreateFunction reports an over-long bare name as InvalidParameterValueException (recorded from AWS);
+    every other operation reports it as ValidationException with the same text.
+    """
     if raw is None or raw == "":
         raise validation_error(None, "functionName", "Member must not be null")
     if len(raw) > max_length:
@@ -60,7 +66,8 @@ def parse_function_name(raw: str | None, *, max_length: int = MAX_NAMESPACED_LEN
         )
     name = match["name"]
     if len(name) > MAX_NAME_LENGTH:
-        raise validation_error(raw, "functionName", f"Member must have length less than or equal to {MAX_NAME_LENGTH}")
+        error = validation_error(raw, "functionName", f"Member must have length less than or equal to {MAX_NAME_LENGTH}")
+        raise InvalidParameterValueException(error.message) if creating else error
     return FunctionRef(name=name, qualifier=match["qualifier"], region=match["region"], account=match["account"])
 
 

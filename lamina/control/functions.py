@@ -37,11 +37,10 @@ def _code_bytes(code: dict[str, Any]) -> bytes:
             raise InvalidParameterValueException(
                 "Could not unzip uploaded file. Please check your file, then try to upload again."
             ) from error
-    if "S3Bucket" in code or "S3Key" in code:
-        raise InvalidParameterValueException(
-            "Code from S3 (S3Bucket/S3Key) needs an S3 endpoint, and this Lamina server has none configured."
-        )
-    raise InvalidParameterValueException("Lamina runs Zip packages only; container images (ImageUri) are not supported.")
+    # Validation has already refused ImageUri, so the source is S3, which needs an S3 endpoint.
+    raise InvalidParameterValueException(
+        "Code from S3 (S3Bucket/S3Key) needs an S3 endpoint, and this Lamina server has none configured."
+    )
 
 
 class FunctionService:
@@ -172,6 +171,7 @@ class FunctionService:
 
     @staticmethod
     def _apply_settings(config: FunctionConfig, body: dict[str, Any]) -> FunctionConfig:
+        body = {key: value for key, value in body.items() if value is not None}  # AWS treats null as absent
         changes: dict[str, Any] = {}
         simple = {
             "Role": "role",
@@ -185,7 +185,7 @@ class FunctionService:
             if key in body:
                 changes[attribute] = body[key]
         if "Environment" in body:
-            changes["environment"] = dict((body["Environment"] or {}).get("Variables") or {})
+            changes["environment"] = dict(body["Environment"].get("Variables") or {})
         if "EphemeralStorage" in body:
             changes["ephemeral_storage"] = body["EphemeralStorage"]["Size"]
         if "Architectures" in body:
