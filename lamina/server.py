@@ -118,5 +118,7 @@ class LaminaServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.pool.stop_all()
+        if self.capabilities.cgroups is not None:
+            self.capabilities.cgroups.remove_parents()
         self.logs.close()
         self._store.close()

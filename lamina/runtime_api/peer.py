@@ -10,19 +10,25 @@ from __future__ import annotations
 import socket
 import struct
 
+_ESTABLISHED = b"01"
 
-def _hex_address(host: str, port: int) -> str:
+
+def _hex_address(host: str, port: int) -> bytes:
     packed = socket.inet_aton(host)
-    return "%08X:%04X" % (struct.unpack("<I", packed)[0], port)
+    return b"%08X:%04X" % (struct.unpack("<I", packed)[0], port)
 
 
-def loopback_socket_uid(host: str, port: int) -> int | None:
-    """The uid owning the local TCP socket bound to host:port (the connecting side), or None if not found."""
-    wanted = _hex_address(host, port)
+def loopback_socket_uid(client: tuple[str, int], server: tuple[str, int]) -> int | None:
+    """The uid owning the established client socket of the connection client -> server, or None.
+
+    Both ends and the state are matched: a TIME_WAIT entry left by an earlier connection on the same ephemeral
+    port belongs to uid 0 and must not be mistaken for the live one.
+    """
+    local, remote = _hex_address(*client), _hex_address(*server)
     with open("/proc/net/tcp", "rb") as table:
         table.readline()
         for line in table:
             fields = line.split()
-            if fields[1].decode() == wanted:
+            if fields[1] == local and fields[2] == remote and fields[3] == _ESTABLISHED:
                 return int(fields[7])
     return None

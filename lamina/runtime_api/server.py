@@ -63,8 +63,9 @@ class RuntimeApiEndpoint:
     def _accept(self, transport: asyncio.Transport) -> bool:
         if self._expected_uid is None:
             return True
-        host, port = transport.get_extra_info("peername")[:2]
-        return loopback_socket_uid(host, port) == self._expected_uid
+        client = transport.get_extra_info("peername")[:2]
+        server = transport.get_extra_info("sockname")[:2]
+        return loopback_socket_uid(client, server) == self._expected_uid
 
     @staticmethod
     def _on_error(request: Request, error: BaseException) -> Response:

@@ -144,9 +144,9 @@ def test_update_is_seen_by_the_next_invoke(lambda_client, make_function):
         FunctionName=name, ZipFile=zip_files({"app.py": "def handler(e, c):\n    return 'v2'\n"})
     )
     assert invoke(lambda_client, name)[1] == "v2"
-    lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": {"V": "3"}})
+    lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": {"VAR_V": "3"}})
     lambda_client.update_function_code(
-        FunctionName=name, ZipFile=zip_files({"app.py": "import os\ndef handler(e, c):\n    return os.environ['V']\n"})
+        FunctionName=name, ZipFile=zip_files({"app.py": "import os\ndef handler(e, c):\n    return os.environ['VAR_V']\n"})
     )
     assert invoke(lambda_client, name)[1] == "3"
 

@@ -1,0 +1,357 @@
+"""Memory, CPU and process-count limits for execution environments, on cgroup v1 or v2.
+
+Every environment gets one group named after it under a parent group (`lamina`), so a
+restarted server can find and remove what a crashed one left behind.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+#: AWS gives one vCPU per 1,769 MB of memory.
+VCPU_MEMORY_MB = 1769
+#: A short CFS period keeps throttling stalls short (latency jitter); 20 ms rather than
+#: 10 ms so that 128 MB (0.072 vCPU) still gets more than the kernel's 1 ms minimum quota.
+CPU_PERIOD_US = 20_000
+MIN_CPU_QUOTA_US = 1_000
+CONTROLLERS = ("memory", "cpu", "pids")
+#: How long destroy() waits for killed processes to leave before giving up on rmdir.
+DESTROY_TIMEOUT_S = 2.0
+
+
+class CgroupUnavailable(Exception):
+    """No usable hierarchy: the message says why, for the server's start-up report."""
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    memory_mb: int
+    cpu_fraction: float
+    pids_max: int = 1024
+
+    @classmethod
+    def for_memory(cls, memory_mb: int, pids_max: int = 1024) -> ResourceLimits:
+        """AWS's sizing: CPU is proportional to memory."""
+        return cls(memory_mb, memory_mb / VCPU_MEMORY_MB, pids_max)
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mb * MIB
+
+    @property
+    def cpu_quota_us(self) -> int:
+        return max(MIN_CPU_QUOTA_US, round(self.cpu_fraction * CPU_PERIOD_US))
+
+    @property
+    def cpu_shares(self) -> int:
+        """v1 shares: 1024 is one full CPU."""
+        return max(2, round(1024 * self.cpu_fraction))
+
+    @property
+    def cpu_weight(self) -> int:
+        """v2 weight: 100 is one full CPU."""
+        return min(10_000, max(1, round(100 * self.cpu_fraction)))
+
+
+def _write(path: Path, value: str | int) -> None:
+    """One write(2) per value: cgroupfs rejects values split across writes."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
+def _check_name(name: str) -> None:
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise ValueError(f"invalid cgroup name {name!r}")
+
+
+class Cgroup(ABC):
+    """One environment's group (one directory per v1 hierarchy, a single one on v2)."""
+
+    def __init__(self, dirs: tuple[Path, ...], limits: ResourceLimits | None) -> None:
+        self.dirs = dirs
+        self.limits = limits
+        self.procs_paths: tuple[str, ...] = tuple(str(path / "cgroup.procs") for path in dirs)
+        self._destroyed = False
+
+    @abstractmethod
+    def apply_cpu_limit(self) -> None:
+        """Cap CPU time at the limits' fraction of one CPU (only after init: AWS bursts init)."""
+
+    @abstractmethod
+    def peak_memory_bytes(self) -> int | None:
+        """Highest memory use the kernel recorded for the group, if it records one."""
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for path in self.procs_paths:
+            try:
+                with open(path) as procs:
+                    found.update(int(pid) for pid in procs.read().split())
+            except FileNotFoundError:
+                continue
+        return found
+
+    def kill_all(self) -> None:
+        """SIGKILL every member, again for any child forked while we were signalling."""
+        killed: set[int] = set()
+        while fresh := self.pids() - killed:
+            for pid in fresh:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            killed |= fresh
+
+    def destroy(self) -> None:
+        """Kill everything, wait for the group to empty, remove it. Idempotent.
+
+        A group that will not empty in time is left (and logged) for remove_stale().
+        """
+        if self._destroyed:
+            return
+        deadline = time.monotonic() + DESTROY_TIMEOUT_S
+        self.kill_all()
+        while self.pids():
+            if time.monotonic() > deadline:
+                log.warning("cgroup %s still has processes; left for remove_stale", self.dirs[0])
+                return
+            time.sleep(0.001)
+            self.kill_all()
+        for path in self.dirs:
+            self._rmdir(path, deadline)
+        self._destroyed = True
+
+    @staticmethod
+    def _rmdir(path: Path, deadline: float) -> None:
+        while True:
+            try:
+                path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError as error:
+                # The kernel may still hold the exiting tasks' references for a moment.
+                if error.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.001)
+
+
+class CgroupDriver(ABC):
+    """Creates environment groups under a parent group on one cgroup version."""
+
+    version: int
+    #: The subset of CONTROLLERS this host lets us use; memory is always among them.
+    controllers: frozenset[str]
+    #: The parent group's directory in every hierarchy used.
+    parent_dirs: tuple[Path, ...]
+
+    @abstractmethod
+    def create(self, name: str, limits: ResourceLimits) -> Cgroup:
+        """A new group with memory, pids and CPU weight set; the CPU quota waits for apply_cpu_limit()."""
+
+    @abstractmethod
+    def attach(self, name: str) -> Cgroup:
+        """The existing group `name` (limits unknown), e.g. to destroy it."""
+
+    def remove_stale(self) -> None:
+        """Kill and remove every group under the parent: leftovers of a crashed server."""
+        names = {child.name for parent in self.parent_dirs if parent.is_dir()
+                 for child in parent.iterdir() if child.is_dir()}
+        for name in sorted(names):
+            self.attach(name).destroy()
+
+    def remove_parents(self) -> None:
+        """Remove the parent groups on a clean stop, so per-data-dir parents do not pile up."""
+        self.remove_stale()
+        for parent in self.parent_dirs:
+            try:
+                parent.rmdir()
+            except FileNotFoundError:
+                pass
+
+
+class V1Cgroup(Cgroup):
+    def __init__(self, hierarchy_dirs: dict[str, Path], limits: ResourceLimits | None) -> None:
+        super().__init__(tuple(dict.fromkeys(hierarchy_dirs.values())), limits)
+        self._by_controller = hierarchy_dirs
+
+    def apply_cpu_limit(self) -> None:
+        cpu = self._by_controller.get("cpu")
+        if cpu is None or self.limits is None:
+            return
+        _write(cpu / "cpu.cfs_period_us", CPU_PERIOD_US)
+        _write(cpu / "cpu.cfs_quota_us", self.limits.cpu_quota_us)
+
+    def peak_memory_bytes(self) -> int | None:
+        try:
+            return int((self._by_controller["memory"] / "memory.max_usage_in_bytes").read_text())
+        except (OSError, ValueError):
+            return None
+
+
+class V1CgroupDriver(CgroupDriver):
+    """cgroup v1: one hierarchy per controller (cpu may be co-mounted with cpuacct)."""
+
+    version = 1
+
+    def __init__(self, hierarchies: dict[str, Path], parent: str = "lamina") -> None:
+        """`hierarchies` maps each available controller to its mount point; memory is required."""
+        _check_name(parent)
+        if "memory" not in hierarchies:
+            raise CgroupUnavailable("cgroup v1 has no memory hierarchy")
+        self.controllers = frozenset(hierarchies) & frozenset(CONTROLLERS)
+        self._parents = {name: hierarchies[name] / parent for name in self.controllers}
+        self.parent_dirs = tuple(dict.fromkeys(self._parents.values()))
+        for path in self.parent_dirs:
+            try:
+                path.mkdir(exist_ok=True)
+            except OSError as error:
+                raise CgroupUnavailable(f"cannot create {path}: {error.strerror}") from None
+            if not os.access(path, os.W_OK):
+                raise CgroupUnavailable(f"{path} is not writable")
+        self._memsw = (self._parents["memory"] / "memory.memsw.limit_in_bytes").exists()
+
+    def create(self, name: str, limits: ResourceLimits) -> Cgroup:
+        _check_name(name)
+        group = V1Cgroup({controller: parent / name for controller, parent in self._parents.items()}, limits)
+        made: list[Path] = []
+        try:
+            for path in group.dirs:
+                path.mkdir()
+                made.append(path)
+            memory = group._by_controller["memory"]
+            _write(memory / "memory.limit_in_bytes", limits.memory_bytes)
+            if self._memsw:
+                _write(memory / "memory.memsw.limit_in_bytes", limits.memory_bytes)
+            if "cpu" in group._by_controller:
+                _write(group._by_controller["cpu"] / "cpu.shares", limits.cpu_shares)
+            if "pids" in group._by_controller:
+                _write(group._by_controller["pids"] / "pids.max", limits.pids_max)
+        except BaseException:
+            for path in reversed(made):
+                path.rmdir()
+            raise
+        return group
+
+    def attach(self, name: str) -> Cgroup:
+        _check_name(name)
+        return V1Cgroup({controller: parent / name for controller, parent in self._parents.items()}, None)
+
+
+class V2Cgroup(Cgroup):
+    def __init__(self, path: Path, limits: ResourceLimits | None, controllers: frozenset[str]) -> None:
+        super().__init__((path,), limits)
+        self.path = path
+        self._controllers = controllers
+
+    def apply_cpu_limit(self) -> None:
+        if "cpu" in self._controllers and self.limits is not None:
+            _write(self.path / "cpu.max", f"{self.limits.cpu_quota_us} {CPU_PERIOD_US}")
+
+    def peak_memory_bytes(self) -> int | None:
+        try:
+            return int((self.path / "memory.peak").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def kill_all(self) -> None:
+        kill_file = self.path / "cgroup.kill"
+        if kill_file.exists():
+            # Atomic, race-free against fork (Linux 5.14+).
+            _write(kill_file, 1)
+        else:
+            super().kill_all()
+
+
+class V2CgroupDriver(CgroupDriver):
+    """cgroup v2: one unified hierarchy; controllers are enabled down to the parent group."""
+
+    version = 2
+
+    def __init__(self, mount: Path, parent: str = "lamina") -> None:
+        _check_name(parent)
+        try:
+            offered = set((mount / "cgroup.controllers").read_text().split())
+        except OSError as error:
+            raise CgroupUnavailable(f"cannot read {mount}/cgroup.controllers: {error.strerror}") from None
+        self.controllers = frozenset(CONTROLLERS) & offered
+        if "memory" not in self.controllers:
+            raise CgroupUnavailable(f"cgroup v2 at {mount} offers no memory controller")
+        self.parent = mount / parent
+        self.parent_dirs = (self.parent,)
+        enable = " ".join(f"+{name}" for name in sorted(self.controllers))
+        try:
+            enabled = {name.lstrip("+") for name in (mount / "cgroup.subtree_control").read_text().split()}
+            if not self.controllers <= enabled:
+                _write(mount / "cgroup.subtree_control", enable)
+            self.parent.mkdir(exist_ok=True)
+            _write(self.parent / "cgroup.subtree_control", enable)
+        except OSError as error:
+            raise CgroupUnavailable(f"cannot enable {enable} under {mount}: {error.strerror}") from None
+        self._swap = (self.parent / "memory.swap.max").exists()
+        self._oom_group = (self.parent / "memory.oom.group").exists()
+
+    def create(self, name: str, limits: ResourceLimits) -> Cgroup:
+        _check_name(name)
+        group = V2Cgroup(self.parent / name, limits, self.controllers)
+        group.path.mkdir()
+        try:
+            _write(group.path / "memory.max", limits.memory_bytes)
+            if self._swap:
+                _write(group.path / "memory.swap.max", 0)
+            if self._oom_group:
+                # An OOM kill takes the whole environment down, as AWS does.
+                _write(group.path / "memory.oom.group", 1)
+            if "pids" in self.controllers:
+                _write(group.path / "pids.max", limits.pids_max)
+            if "cpu" in self.controllers:
+                _write(group.path / "cpu.weight", limits.cpu_weight)
+        except BaseException:
+            group.path.rmdir()
+            raise
+        return group
+
+    def attach(self, name: str) -> Cgroup:
+        _check_name(name)
+        return V2Cgroup(self.parent / name, None, self.controllers)
+
+
+def open_cgroup_driver(parent: str = "lamina",
+                       mountinfo: Path = Path("/proc/self/mountinfo")) -> CgroupDriver:
+    """The v2 driver if a cgroup2 mount offers memory, else the v1 driver; probes by creating the parent."""
+    v1: dict[str, Path] = {}
+    v2: list[Path] = []
+    for line in mountinfo.read_text().splitlines():
+        fields, _, tail = line.partition(" - ")
+        fstype, _source, super_options = (tail.split(" ") + ["", ""])[:3]
+        point = Path(fields.split(" ")[4])
+        if fstype == "cgroup2":
+            v2.append(point)
+        elif fstype == "cgroup":
+            for option in super_options.split(","):
+                if option in CONTROLLERS:
+                    v1.setdefault(option, point)
+    reasons = []
+    for mount in v2:
+        try:
+            return V2CgroupDriver(mount, parent)
+        except CgroupUnavailable as error:
+            reasons.append(str(error))
+    if v1:
+        try:
+            return V1CgroupDriver(v1, parent)
+        except CgroupUnavailable as error:
+            reasons.append(str(error))
+    raise CgroupUnavailable("; ".join(reasons) or "no cgroup filesystem is mounted")

@@ -1,0 +1,229 @@
+"""Start, watch and tear down one execution environment's process tree.
+
+spawn() is synchronous and does the least possible work (one fork+exec of bwrap, a cgroup
+and a few in-memory files, no disk writes) because it sits on the cold-start path.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import shutil
+import signal
+import subprocess
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from lamina.sandbox.bwrap import FilesystemView, TmpMount, build_options, command_line, encode_options, identity_files
+from lamina.sandbox.cgroups import MIB, Cgroup, ResourceLimits
+from lamina.sandbox.host import HostCapabilities
+from lamina.sandbox.mounts import mount_tmpfs, mounts_under, unmount
+
+log = logging.getLogger(__name__)
+
+#: AWS's file-descriptor quota.
+NOFILE_LIMIT = 1024
+#: bwrap exits with 128+N when the command dies of signal N (the shell convention), so a
+#: runtime that itself exits with status 129-192 is reported as killed by that signal.
+_SIGNAL_EXIT_BASE = 128
+REAP_TIMEOUT_S = 5.0
+
+
+@dataclass
+class SandboxSpec:
+    env_id: str                          # unique; names the cgroup and scratch dir
+    argv: list[str]                      # command to run inside
+    env: dict[str, str]                  # complete environment (nothing inherited from the server)
+    code_dir: Path                       # bound read-only at /var/task
+    runtime_dir: Path                    # Lamina's bootstraps, bound read-only at /var/runtime
+    opt_dir: Path | None                 # layers, read-only at /opt (empty dir if None)
+    ro_binds: list[tuple[str, str]]      # (host path, sandbox path)
+    masks: list[str]                     # sandbox paths hidden under an empty read-only tmpfs
+    symlinks: list[tuple[str, str]]      # (target, link path)
+    memory_mb: int
+    ephemeral_storage_mb: int            # size of the private writable /tmp
+    uid: int | None                      # run as this uid/gid (root host only); distinct per environment
+
+
+class SandboxProcess:
+    """A running environment: its process (bwrap, or the argv itself when reduced), cgroup and scratch."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], cgroup: Cgroup | None, uid: int | None,
+                 output_fd: int, exit_fd: int, wrapped: bool, teardown: ExitStack) -> None:
+        self.pid = popen.pid
+        self.uid = uid
+        self.output_fd = output_fd
+        self.exit_fd = exit_fd
+        self.cgroup = cgroup
+        self._popen = popen
+        self._wrapped = wrapped
+        self._teardown = teardown
+
+    @classmethod
+    def spawn(cls, spec: SandboxSpec, caps: HostCapabilities, scratch_root: Path) -> SandboxProcess:
+        """Create the cgroup and /tmp, then start the process already inside the cgroup.
+
+        Call from a long-lived thread: bwrap's --die-with-parent fires when the forking
+        *thread* exits.
+        """
+        _check_env_id(spec.env_id)
+        uid = spec.uid if spec.uid is not None and caps.is_root and caps.setpriv_path else None
+        command = _identity_prefix(caps.setpriv_path, uid) + list(spec.argv)
+        with ExitStack() as teardown:
+            cgroup = None
+            if caps.cgroups is not None:
+                cgroup = caps.cgroups.create(spec.env_id, ResourceLimits.for_memory(spec.memory_mb))
+                teardown.callback(cgroup.destroy)
+            read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+            teardown.callback(os.close, read_fd)
+            with ExitStack() as handed_over:  # fds only the child keeps
+                handed_over.callback(os.close, write_fd)
+                pass_fds: tuple[int, ...] = ()
+                if caps.bwrap_path is not None:
+                    view = _prepare_view(spec, caps, scratch_root, uid, teardown, handed_over)
+                    options_fd = _memfd("bwrap-args", encode_options(build_options(view)), handed_over)
+                    argv = command_line(caps.bwrap_path, options_fd, command)
+                    pass_fds = (options_fd, *(fd for fd, _path in view.files))
+                    cwd: Path | None = None
+                else:
+                    argv, cwd = command, spec.code_dir
+                popen = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd, env=spec.env,
+                    cwd=cwd, start_new_session=True, pass_fds=pass_fds,
+                    preexec_fn=_child_setup(cgroup.procs_paths if cgroup else (), _nofile_limit()))
+            teardown.callback(_kill_and_reap, popen, cgroup)
+            exit_fd = os.pidfd_open(popen.pid)
+            teardown.callback(os.close, exit_fd)
+            os.set_blocking(read_fd, False)
+            return cls(popen, cgroup, uid, read_fd, exit_fd, caps.bwrap_path is not None, teardown.pop_all())
+
+    def poll(self) -> int | None:
+        """Non-blocking reap; negative = killed by that signal, like subprocess."""
+        code = self._popen.poll()
+        if code is not None and self._wrapped and _SIGNAL_EXIT_BASE < code <= _SIGNAL_EXIT_BASE + 64:
+            return _SIGNAL_EXIT_BASE - code
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL everything in the sandbox."""
+        _kill(self._popen, self.cgroup)
+
+    def peak_memory_mb(self) -> int | None:
+        peak = self.cgroup.peak_memory_bytes() if self.cgroup is not None else None
+        return None if peak is None else -(-peak // MIB)
+
+    def apply_cpu_limit(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.apply_cpu_limit()
+
+    def destroy(self) -> None:
+        """Kill, reap, close the fds, remove cgroup, /tmp mount and scratch dir. Idempotent.
+
+        Remove output_fd and exit_fd from any event loop first: they are closed here.
+        """
+        self._teardown.close()
+
+
+def remove_stale_sandboxes(caps: HostCapabilities, scratch_root: Path) -> None:
+    """Clean up after a server that died without destroying its environments (kill -9)."""
+    if caps.cgroups is not None:
+        caps.cgroups.remove_stale()
+    if not scratch_root.is_dir():
+        return
+    for mount in mounts_under(scratch_root):
+        unmount(mount)
+    for entry in scratch_root.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _check_env_id(env_id: str) -> None:
+    if not env_id or env_id.startswith(".") or "/" in env_id or "\0" in env_id:
+        raise ValueError(f"invalid environment id {env_id!r}")
+
+
+def _identity_prefix(setpriv_path: str | None, uid: int | None) -> list[str]:
+    if setpriv_path is None or uid is None:
+        return []
+    return [setpriv_path, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+
+
+def _prepare_view(spec: SandboxSpec, caps: HostCapabilities, scratch_root: Path, uid: int | None,
+                  teardown: ExitStack, handed_over: ExitStack) -> FilesystemView:
+    """Make /tmp (mounting a sized tmpfs in the scratch dir if bwrap cannot size one) and
+    the passwd/group files, and describe the mounts."""
+    if caps.bwrap_tmpfs_size:
+        tmp = TmpMount(size_bytes=spec.ephemeral_storage_mb * MIB)
+    elif caps.is_root:
+        scratch_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        scratch = scratch_root / spec.env_id
+        scratch.mkdir(mode=0o700)
+        teardown.callback(shutil.rmtree, scratch, ignore_errors=True)
+        tmp_dir = scratch / "tmp"
+        tmp_dir.mkdir()
+        mount_tmpfs(tmp_dir, spec.ephemeral_storage_mb)
+        teardown.callback(unmount, tmp_dir)
+        tmp = TmpMount(bind_source=tmp_dir)
+    else:
+        tmp = TmpMount()
+    inside_uid = uid if uid is not None else os.geteuid()
+    passwd, group = identity_files(inside_uid, inside_uid)
+    files = ((_memfd("passwd", passwd.encode(), handed_over), "/etc/passwd"),
+             (_memfd("group", group.encode(), handed_over), "/etc/group"))
+    return FilesystemView(
+        code_dir=spec.code_dir, runtime_dir=spec.runtime_dir, opt_dir=spec.opt_dir, tmp=tmp, files=files,
+        ro_binds=tuple(spec.ro_binds), masks=tuple(spec.masks), symlinks=tuple(spec.symlinks))
+
+
+def _memfd(name: str, content: bytes, owner: ExitStack) -> int:
+    """An in-memory file holding `content`, rewound for bwrap to read; `owner` closes it."""
+    fd = os.memfd_create(name)
+    owner.callback(os.close, fd)
+    os.write(fd, content)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _nofile_limit() -> tuple[int, int]:
+    """AWS's 1,024, or less if the server's own hard limit is lower (it cannot be raised)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = NOFILE_LIMIT if hard == resource.RLIM_INFINITY else min(NOFILE_LIMIT, hard)
+    return limit, limit
+
+
+def _child_setup(procs_paths: tuple[str, ...], nofile: tuple[int, int]) -> Callable[[], None]:
+    """Runs in the forked child before exec: join the cgroup (so nothing ever runs
+    unlimited) and set the fd limit. Only plain syscalls: it runs after fork()."""
+    def setup() -> None:
+        for path in procs_paths:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")  # "0" moves the writing process itself
+            finally:
+                os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+    return setup
+
+
+def _kill(popen: subprocess.Popen[bytes], cgroup: Cgroup | None) -> None:
+    if cgroup is not None:
+        cgroup.kill_all()
+    if popen.returncode is None:
+        # Not reaped yet, so the pid (and its session's process group) is still ours.
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _kill_and_reap(popen: subprocess.Popen[bytes], cgroup: Cgroup | None) -> None:
+    _kill(popen, cgroup)
+    try:
+        popen.wait(timeout=REAP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        log.warning("sandbox process %d did not exit after SIGKILL", popen.pid)
