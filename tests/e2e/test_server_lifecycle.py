@@ -1,8 +1,11 @@
 """Server lifecycle: clean stop with no orphans, and no lost or half-applied state after `kill -9`."""
 from __future__ import annotations
 
+import base64
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -115,3 +118,68 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
             assert config["State"] == "Active" and config["CodeSize"] > 0
     finally:
         restarted.stop()
+
+
+def test_idle_environments_are_evicted_after_keep_alive(tmp_path):
+    server = start_server(tmp_path / "data", "--keep-alive", "1")
+    try:
+        client = client_for(server.endpoint)
+        name = f"evict-{uuid.uuid4().hex[:6]}"
+        client.create_function(
+            FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE, Handler="app.handler",
+            Code={"ZipFile": zip_files({"app.py": "import os\ndef handler(e, c):\n    return os.getpid()\n"})},
+        )
+        first = client.invoke(FunctionName=name, LogType="Tail")
+        assert "Init Duration" in base64.b64decode(first["LogResult"]).decode()
+        warm = client.invoke(FunctionName=name, LogType="Tail")
+        assert "Init Duration" not in base64.b64decode(warm["LogResult"]).decode()
+        environments = _children(server.process.pid)
+        time.sleep(3.5)
+        assert not [pid for pid in environments if _alive(pid)]
+        cold_again = client.invoke(FunctionName=name, LogType="Tail")
+        assert "Init Duration" in base64.b64decode(cold_again["LogResult"]).decode()
+    finally:
+        server.stop()
+
+
+def test_lamina_logs_prints_a_functions_log(tmp_path):
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    try:
+        client = client_for(server.endpoint)
+        name = f"logs-{uuid.uuid4().hex[:6]}"
+        client.create_function(
+            FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE, Handler="app.handler",
+            Code={"ZipFile": zip_files({"app.py": "def handler(e, c):\n    print('line from', e['who'])\n"})},
+        )
+        response = client.invoke(FunctionName=name, Payload=b'{"who": "the test"}')
+        request_id = response["ResponseMetadata"]["RequestId"]
+        time.sleep(0.5)
+        printed = subprocess.run(
+            [sys.executable, "-m", "lamina.cli", "logs", name, "--data-dir", str(data_dir)],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert printed.returncode == 0, printed.stderr
+        lines = printed.stdout.splitlines()
+        assert any(line.endswith(f"START RequestId: {request_id} Version: $LATEST") for line in lines)
+        assert any(line.endswith("line from the test") for line in lines)
+        assert any(f"REPORT RequestId: {request_id}\tDuration:" in line for line in lines)
+
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "lamina.cli", "logs", name, "--follow", "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            second = client.invoke(FunctionName=name, Payload=b'{"who": "a follower"}')
+            second_id = second["ResponseMetadata"]["RequestId"]
+            deadline = time.monotonic() + 10
+            seen = ""
+            assert follower.stdout is not None
+            while f"END RequestId: {second_id}" not in seen and time.monotonic() < deadline:
+                seen += follower.stdout.readline()
+            assert "line from a follower" in seen
+        finally:
+            follower.kill()
+            follower.wait()
+    finally:
+        server.stop()
