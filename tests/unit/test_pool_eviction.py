@@ -21,12 +21,11 @@ class _Config:
 class _Environment:
     """Stands in for ExecutionEnvironment: only what the pool's bookkeeping reads."""
 
-    def __init__(self, pool: EnvironmentPool, name: str, memory: int, idle_for: float) -> None:
+    def __init__(self, pool: EnvironmentPool, name: str, memory: int) -> None:
         self.config = _Config(name, memory)
         self.state = EnvironmentState.IDLE
         self.uid = None
         self._pool = pool
-        self._idle_for = idle_for
 
     @property
     def usable(self) -> bool:
@@ -45,7 +44,7 @@ def _pool(max_idle_memory_mb: int, keep_alive: float = 600) -> EnvironmentPool:
 
 
 def _park(pool: EnvironmentPool, name: str, memory: int, idle_for: float) -> _Environment:
-    environment = _Environment(pool, name, memory, idle_for)
+    environment = _Environment(pool, name, memory)
     pool._all.add(environment)  # type: ignore[arg-type]
     pool._release(environment, failed=False)  # type: ignore[arg-type]
     environment.last_used = time.monotonic() - idle_for  # type: ignore[attr-defined]
@@ -85,7 +84,7 @@ def test_host_memory_pressure_stops_one_idle_environment_per_round() -> None:
 
 def test_failed_or_retired_environments_are_never_reused() -> None:
     pool = _pool(max_idle_memory_mb=10_000)
-    environment = _Environment(pool, "a", 128, idle_for=0)
+    environment = _Environment(pool, "a", 128)
     pool._all.add(environment)  # type: ignore[arg-type]
     pool._release(environment, failed=True)  # type: ignore[arg-type]
     assert environment.state is EnvironmentState.STOPPED
