@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import PY_RUNTIME, REGION, zip_files
+from lamina.runtimes.registry import discover_pythons
 
 CONTEXT_HANDLER = """
 import os
@@ -306,3 +307,12 @@ def test_request_ids_are_unique(lambda_client, make_function):
     name = make_function(code="def handler(e, c):\n    return c.aws_request_id\n")
     ids = {invoke(lambda_client, name)[1] for _ in range(5)}
     assert len(ids) == 5 and all(uuid.UUID(i) for i in ids)
+
+
+@pytest.mark.parametrize("version", sorted(discover_pythons()))
+def test_every_host_python_is_a_runtime(lambda_client, make_function, version):
+    code = "import sys\ndef handler(e, c):\n    return '%d.%d' % sys.version_info[:2]\n"
+    name = make_function(code=code, runtime=f"python{version}")
+    response, result = invoke(lambda_client, name)
+    assert "FunctionError" not in response, result
+    assert result == version
