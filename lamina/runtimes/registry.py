@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RUNTIMES_DIR = Path(__file__).resolve().parent
+#: Only the bootstraps are bound at /var/runtime, so function code cannot import Lamina modules.
+BOOTSTRAPS_DIR = Path(__file__).resolve().parent / "bootstraps"
 PYTHON_VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
 PROVIDED_RUNTIMES = ("provided.al2023", "provided.al2")
 TASK_ROOT = "/var/task"
@@ -127,7 +128,7 @@ class RuntimeCatalog:
 
     def launch(self, runtime: str, *, task_root: str, opt_root: str, sandboxed: bool) -> RuntimeLaunch:
         self.check(runtime)
-        runtime_root = RUNTIME_ROOT if sandboxed else str(RUNTIMES_DIR)
+        runtime_root = RUNTIME_ROOT if sandboxed else str(BOOTSTRAPS_DIR)
         if runtime.startswith("python"):
             return self._python(self.pythons[runtime.removeprefix("python")], runtime, runtime_root, sandboxed)
         if runtime.startswith("nodejs"):

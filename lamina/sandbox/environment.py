@@ -22,7 +22,7 @@ from lamina.runtimes.registry import (
     BASE_LD_LIBRARY_PATH,
     BASE_PATH,
     RUNTIME_ROOT,
-    RUNTIMES_DIR,
+    BOOTSTRAPS_DIR,
     TASK_ROOT,
     RuntimeCatalog,
 )
@@ -108,7 +108,7 @@ class ExecutionEnvironment:
         port = await self._endpoint.start()
         sandboxed = self._caps.bwrap_path is not None
         task_root = TASK_ROOT if sandboxed else str(self._code_dir)
-        runtime_root = RUNTIME_ROOT if sandboxed else str(RUNTIMES_DIR)
+        runtime_root = RUNTIME_ROOT if sandboxed else str(BOOTSTRAPS_DIR)
         opt_root = "/opt"
         launch = self._catalog.launch(self.config.runtime or "", task_root=task_root, opt_root=opt_root, sandboxed=sandboxed)
         spec = SandboxSpec(
@@ -116,7 +116,7 @@ class ExecutionEnvironment:
             argv=launch.argv,
             env=self._environment(port, task_root, runtime_root, launch.env),
             code_dir=self._code_dir,
-            runtime_dir=RUNTIMES_DIR,
+            runtime_dir=BOOTSTRAPS_DIR,
             opt_dir=None,
             ro_binds=launch.ro_binds,
             masks=launch.masks,
