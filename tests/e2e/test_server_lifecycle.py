@@ -44,10 +44,12 @@ def _alive(pid: int) -> bool:
     return status.exists() and "State:\tZ" not in status.read_text()
 
 
-def _create(client, name: str, answer: str) -> None:
+def _create(client, name: str, answer: str | None = None, *, source: str | None = None) -> None:
+    """A Python function returning `answer`, or running `source` as app.py."""
+    source = source or f"def handler(e, c):\n    return {answer!r}\n"
     client.create_function(
         FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE, Handler="app.handler",
-        Code={"ZipFile": zip_files({"app.py": f"def handler(e, c):\n    return {answer!r}\n"})},
+        Code={"ZipFile": zip_files({"app.py": source})},
     )
 
 
@@ -125,10 +127,7 @@ def test_idle_environments_are_evicted_after_keep_alive(tmp_path):
     try:
         client = client_for(server.endpoint)
         name = f"evict-{uuid.uuid4().hex[:6]}"
-        client.create_function(
-            FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE, Handler="app.handler",
-            Code={"ZipFile": zip_files({"app.py": "import os\ndef handler(e, c):\n    return os.getpid()\n"})},
-        )
+        _create(client, name, source="import os\ndef handler(e, c):\n    return os.getpid()\n")
         first = client.invoke(FunctionName=name, LogType="Tail")
         assert "Init Duration" in base64.b64decode(first["LogResult"]).decode()
         warm = client.invoke(FunctionName=name, LogType="Tail")
@@ -148,10 +147,7 @@ def test_lamina_logs_prints_a_functions_log(tmp_path):
     try:
         client = client_for(server.endpoint)
         name = f"logs-{uuid.uuid4().hex[:6]}"
-        client.create_function(
-            FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE, Handler="app.handler",
-            Code={"ZipFile": zip_files({"app.py": "def handler(e, c):\n    print('line from', e['who'])\n"})},
-        )
+        _create(client, name, source="def handler(e, c):\n    print('line from', e['who'])\n")
         response = client.invoke(FunctionName=name, Payload=b'{"who": "the test"}')
         request_id = response["ResponseMetadata"]["RequestId"]
         time.sleep(0.5)
