@@ -1,0 +1,66 @@
+"""Alias operations: CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases."""
+from __future__ import annotations
+
+import asyncio
+
+from lamina.api.listing import max_items, page
+from lamina.api.router import Router
+from lamina.api.wire import Call
+from lamina.control.arns import MAX_ARN_LENGTH, FunctionRef, parse_function_name
+from lamina.control.functions import FunctionService
+from lamina.control.version_validation import function_version_problems, raise_if_any
+from lamina.http.server import Response
+
+ALIASES = "/2015-03-31/functions/{FunctionName}/aliases"
+
+
+class AliasOperations:
+    def __init__(self, service: FunctionService) -> None:
+        self._service = service
+        self._aliases = service.aliases
+
+    def register(self, router: Router) -> None:
+        router.add("POST", ALIASES, self.create_alias)
+        router.add("GET", ALIASES, self.list_aliases)
+        router.add("GET", ALIASES + "/{Name}", self.get_alias)
+        router.add("PUT", ALIASES + "/{Name}", self.update_alias)
+        router.add("DELETE", ALIASES + "/{Name}", self.delete_alias)
+
+    def _function(self, call: Call) -> FunctionRef:
+        ref = parse_function_name(call.params["FunctionName"], max_length=MAX_ARN_LENGTH)
+        self._service.check_scope(call.region, ref)
+        return ref
+
+    async def create_alias(self, call: Call) -> Response:
+        ref = self._function(call)
+        alias = await asyncio.to_thread(self._aliases.create, call.region, ref.name, call.json_body())
+        return call.reply(201, alias.to_aws())
+
+    def get_alias(self, call: Call) -> Response:
+        ref = self._function(call)
+        return call.reply(200, self._aliases.require(call.region, ref.name, call.params["Name"]).to_aws())
+
+    async def update_alias(self, call: Call) -> Response:
+        ref = self._function(call)
+        alias = await asyncio.to_thread(
+            self._aliases.update, call.region, ref.name, call.params["Name"], call.json_body()
+        )
+        return call.reply(200, alias.to_aws())
+
+    async def delete_alias(self, call: Call) -> Response:
+        ref = self._function(call)
+        await asyncio.to_thread(self._aliases.delete, call.region, ref.name, call.params["Name"])
+        return call.reply(204)
+
+    def list_aliases(self, call: Call) -> Response:
+        ref = self._function(call)
+        function_version = call.query("FunctionVersion")
+        if function_version is not None:
+            raise_if_any(function_version_problems(function_version))
+        size = max_items(call.query("MaxItems"))
+        aliases = self._aliases.list(call.region, ref.name, function_version)
+        chosen, next_marker = page(aliases, lambda a: a.name, call.query("Marker"), size, str)
+        document: dict[str, object] = {"Aliases": [alias.to_aws() for alias in chosen]}
+        if next_marker is not None:
+            document["NextMarker"] = next_marker
+        return call.reply(200, document)
