@@ -1,0 +1,104 @@
+"""Layer operations: parse the request, call LayerService, serialise the AWS response."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any, Callable
+
+from lamina.api.router import Router
+from lamina.api.wire import Call
+from lamina.control.arns import parse_layer_name
+from lamina.control.layer_models import LayerVersion
+from lamina.control.layer_validation import validate_list_filters
+from lamina.control.layers import LayerService
+from lamina.errors import validation_error
+from lamina.http.server import Response
+
+_VERSIONS = "/2018-10-31/layers/{LayerName}/versions"
+_VERSION = _VERSIONS + "/{VersionNumber}"
+
+
+class LayerOperations:
+    def __init__(self, service: LayerService, endpoint: Callable[[], str]) -> None:
+        self._service = service
+        self._endpoint = endpoint
+
+    def register(self, router: Router) -> None:
+        router.add("GET", "/2018-10-31/layers", self.list_layers)
+        router.add("POST", _VERSIONS, self.publish_layer_version)
+        router.add("GET", _VERSIONS, self.list_layer_versions)
+        router.add("GET", _VERSION, self.get_layer_version)
+        router.add("DELETE", _VERSION, self.delete_layer_version)
+        router.add("POST", _VERSION + "/policy", self.add_layer_version_permission)
+        router.add("GET", _VERSION + "/policy", self.get_layer_version_policy)
+        router.add("DELETE", _VERSION + "/policy/{StatementId}", self.remove_layer_version_permission)
+
+    def _document(self, layer: LayerVersion) -> dict[str, Any]:
+        return layer.to_aws(f"{self._endpoint()}/lamina/code/{layer.code_sha256_hex}.zip")
+
+    async def publish_layer_version(self, call: Call) -> Response:
+        ref = parse_layer_name(call.params["LayerName"])
+        layer = await asyncio.to_thread(self._service.publish, call.region, ref, call.json_body())
+        return call.reply(201, self._document(layer))
+
+    def get_layer_version(self, call: Call) -> Response:
+        layer = self._service.get(call.region, parse_layer_name(call.params["LayerName"]), _version_number(call))
+        return call.reply(200, self._document(layer))
+
+    def list_layers(self, call: Call) -> Response:
+        """ListLayers, and GetLayerVersionByArn, which AWS serves on the same path with `?find=LayerVersion`."""
+        if call.query("find") == "LayerVersion":
+            return call.reply(200, self._document(self._service.get_by_arn(call.region, call.query("Arn"))))
+        runtime, architecture = call.query("CompatibleRuntime"), call.query("CompatibleArchitecture")
+        size = validate_list_filters(runtime, architecture, call.query("MaxItems"))
+        page = self._service.list_layers(call.region, runtime, architecture, call.query("Marker"), size)
+        document: dict[str, Any] = {
+            "Layers": [
+                {"LayerName": layer.name, "LayerArn": layer.layer_arn, "LatestMatchingVersion": layer.list_item()}
+                for layer in page.items
+            ]
+        }
+        if page.next_marker is not None:
+            document["NextMarker"] = page.next_marker
+        return call.reply(200, document)
+
+    def list_layer_versions(self, call: Call) -> Response:
+        ref = parse_layer_name(call.params["LayerName"])
+        runtime, architecture = call.query("CompatibleRuntime"), call.query("CompatibleArchitecture")
+        size = validate_list_filters(runtime, architecture, call.query("MaxItems"))
+        page = self._service.list_versions(call.region, ref, runtime, architecture, call.query("Marker"), size)
+        document: dict[str, Any] = {"LayerVersions": [layer.list_item() for layer in page.items]}
+        if page.next_marker is not None:
+            document["NextMarker"] = page.next_marker
+        return call.reply(200, document)
+
+    def delete_layer_version(self, call: Call) -> Response:
+        self._service.delete(call.region, parse_layer_name(call.params["LayerName"]), _version_number(call))
+        return call.reply(204)
+
+    def add_layer_version_permission(self, call: Call) -> Response:
+        ref = parse_layer_name(call.params["LayerName"])
+        statement, revision_id = self._service.add_permission(
+            call.region, ref, _version_number(call), call.json_body(), call.query("RevisionId")
+        )
+        return call.reply(201, {"Statement": json.dumps(statement, separators=(",", ":")), "RevisionId": revision_id})
+
+    def get_layer_version_policy(self, call: Call) -> Response:
+        layer = self._service.get_policy(call.region, parse_layer_name(call.params["LayerName"]), _version_number(call))
+        return call.reply(200, {"Policy": layer.policy_document(), "RevisionId": layer.policy_revision_id})
+
+    def remove_layer_version_permission(self, call: Call) -> Response:
+        ref = parse_layer_name(call.params["LayerName"])
+        self._service.remove_permission(
+            call.region, ref, _version_number(call), call.params["StatementId"], call.query("RevisionId")
+        )
+        return call.reply(204)
+
+
+def _version_number(call: Call) -> int:
+    """The `VersionNumber` path parameter, a long in the model."""
+    raw = call.params["VersionNumber"]
+    if re.fullmatch(r"-?\d{1,18}", raw) is None:
+        raise validation_error(raw, "versionNumber", "Member must be a number")
+    return int(raw)

@@ -1,0 +1,239 @@
+"""Layer management: publish, read, list, delete, layer version policies, and the layers a function references.
+
+Publishing stores the zip by content address and extracts it right away, so every environment of every function
+that uses the version shares that one read-only tree. A deleted version is gone from the API, but functions that
+already reference it keep its content (as on AWS).
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+import zipfile
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from lamina.control import layer_validation
+from lamina.control.arns import LayerRef, layer_arn, parse_layer_version_arn
+from lamina.control.code_sources import CodeSources
+from lamina.control.layer_models import LayerVersion, layer_statement
+from lamina.control.models import FunctionConfig, aws_timestamp
+from lamina.errors import (
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from lamina.store.blobs import CodeStore
+from lamina.store.codezip import MAX_UNZIPPED, inspect_zip
+from lamina.store.layers import LayerStore
+
+_NOT_FOUND = "The resource you requested does not exist."
+_WRONG_POLICY_REVISION = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetLayerPolicy API to retrieve the latest Revision Id"
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_marker: str | None
+
+
+class LayerService:
+    def __init__(self, store: LayerStore, code: CodeStore, sources: CodeSources, account: str) -> None:
+        self._store = store
+        self._code = code
+        self._sources = sources
+        self._account = account
+        self._policy_lock = threading.Lock()
+
+    # -- layer versions ----------------------------------------------------------------------------------------------
+    def publish(self, region: str, ref: LayerRef, body: dict[str, Any]) -> LayerVersion:
+        """Runs in a worker thread: it may fetch from S3, and hashes and unzips the package."""
+        layer_validation.validate_publish(body)
+        self._check_scope(region, ref)
+        package = self._sources.read(body["Content"])
+        summary = inspect_zip(package.data, max_zipped=package.max_zipped)
+        self._code.put(summary.sha256_hex, package.data)
+        self._code.tree(summary.sha256_hex)
+        created = aws_timestamp()
+
+        def build(number: int) -> LayerVersion:
+            return LayerVersion(
+                region=region,
+                account=self._account,
+                name=ref.name,
+                version=number,
+                code_sha256_hex=summary.sha256_hex,
+                code_sha256_b64=summary.sha256_b64,
+                code_size=summary.size,
+                unzipped_size=summary.unzipped_size,
+                created_date=created,
+                description=body.get("Description") or "",
+                license_info=body.get("LicenseInfo"),
+                compatible_runtimes=body.get("CompatibleRuntimes"),
+                compatible_architectures=body.get("CompatibleArchitectures"),
+            )
+
+        return self._store.publish(region, ref.name, build)
+
+    def get(self, region: str, ref: LayerRef, version: int) -> LayerVersion:
+        _check_version(version)
+        self._check_scope(region, ref)
+        layer = self._store.get(region, ref.name, version)
+        if layer is None:
+            raise ResourceNotFoundException(_NOT_FOUND)
+        return layer
+
+    def get_by_arn(self, region: str, arn: str | None) -> LayerVersion:
+        parsed = parse_layer_version_arn(arn)
+        if parsed is None:
+            raise ResourceNotFoundException(_NOT_FOUND)
+        ref, version = parsed
+        return self.get(region, ref, version)
+
+    def list_versions(
+        self, region: str, ref: LayerRef, runtime: str | None, architecture: str | None, marker: str | None, size: int
+    ) -> Page:
+        """Newest first; the marker is the last version number of the previous page."""
+        if not self._in_scope(region, ref):
+            return Page([], None)
+        versions = [v for v in self._store.list_versions(region, ref.name) if v.matches(runtime, architecture)]
+        if marker and marker.isdigit():
+            versions = [v for v in versions if v.version < int(marker)]
+        page = versions[:size]
+        return Page(page, str(page[-1].version) if len(versions) > size else None)
+
+    def list_layers(
+        self, region: str, runtime: str | None, architecture: str | None, marker: str | None, size: int
+    ) -> Page:
+        """Each layer with its newest version that matches the filters, by name; the marker is a layer name."""
+        latest: dict[str, LayerVersion] = {}
+        for version in self._store.list_versions(region, None):
+            if version.name not in latest and version.matches(runtime, architecture):
+                latest[version.name] = version
+        layers = [latest[name] for name in sorted(latest) if not marker or name > marker]
+        page = layers[:size]
+        return Page(page, page[-1].name if len(layers) > size else None)
+
+    def delete(self, region: str, ref: LayerRef, version: int) -> None:
+        """Idempotent, as on AWS; the number is never handed out again."""
+        _check_version(version)
+        if self._in_scope(region, ref):
+            self._store.delete(region, ref.name, version)
+
+    # -- layer version policies -------------------------------------------------------------------------------------
+    def add_permission(
+        self, region: str, ref: LayerRef, version: int, body: dict[str, Any], revision_id: str | None
+    ) -> tuple[dict[str, Any], str]:
+        layer_validation.validate_add_permission(body)
+        with self._policy_lock:
+            layer = self._policy_target(region, ref, version)
+            self._check_policy_revision(layer, revision_id)
+            statement_id = body["StatementId"]
+            if any(statement["Sid"] == statement_id for statement in layer.policy):
+                raise ResourceConflictException(
+                    f"The statement id ({statement_id}) provided already exists. Please provide a new statement id, "
+                    "or remove the existing statement."
+                )
+            statement = layer_statement(statement_id, body["Principal"], layer.arn, body.get("OrganizationId"))
+            layer.policy.append(statement)
+            layer.policy_revision_id = str(uuid.uuid4())
+            self._store.replace(layer)
+        return statement, layer.policy_revision_id
+
+    def get_policy(self, region: str, ref: LayerRef, version: int) -> LayerVersion:
+        layer = self._policy_target(region, ref, version)
+        if not layer.policy:
+            raise ResourceNotFoundException("No policy is associated with the given resource.")
+        return layer
+
+    def remove_permission(
+        self, region: str, ref: LayerRef, version: int, statement_id: str, revision_id: str | None
+    ) -> None:
+        layer_validation.validate_statement_id(statement_id)
+        with self._policy_lock:
+            layer = self._policy_target(region, ref, version)
+            self._check_policy_revision(layer, revision_id)
+            remaining = [statement for statement in layer.policy if statement["Sid"] != statement_id]
+            if len(remaining) == len(layer.policy):
+                raise ResourceNotFoundException(f"Statement {statement_id} is not found in resource policy.")
+            layer.policy = remaining
+            layer.policy_revision_id = str(uuid.uuid4())
+            self._store.replace(layer)
+
+    def _policy_target(self, region: str, ref: LayerRef, version: int) -> LayerVersion:
+        _check_version(version)
+        layer = self._store.get(region, ref.name, version) if self._in_scope(region, ref) else None
+        if layer is None:
+            arn = layer_arn(ref.region or region, ref.account or self._account, ref.name, version)
+            raise ResourceNotFoundException(f"Layer version {arn} does not exist.")
+        return layer
+
+    @staticmethod
+    def _check_policy_revision(layer: LayerVersion, revision_id: str | None) -> None:
+        if revision_id is not None and revision_id != layer.policy_revision_id:
+            raise PreconditionFailedException(_WRONG_POLICY_REVISION)
+
+    # -- functions ---------------------------------------------------------------------------------------------------
+    def resolve_for_function(self, region: str, arns: list[str]) -> list[dict[str, Any]]:
+        """A function's `Layers` (already checked for form, count and duplicates) as stored with the function."""
+        resolved = []
+        for arn in arns:
+            parsed = parse_layer_version_arn(arn, field="layers", max_length=2048)
+            if parsed is not None and parsed[0].region != region:
+                raise InvalidParameterValueException(
+                    f"Layers are not in the same region as the function. Layers are expected to be in region {region}."
+                )
+            layer = None
+            if parsed is not None and parsed[0].account == self._account and parsed[1] >= 1:
+                layer = self._store.get(region, parsed[0].name, parsed[1])
+            if layer is None:
+                raise InvalidParameterValueException(f"Layer version {arn} does not exist.")
+            resolved.append(
+                {
+                    "arn": layer.arn,
+                    "code_size": layer.code_size,
+                    "code_sha256_hex": layer.code_sha256_hex,
+                    "unzipped_size": layer.unzipped_size,
+                }
+            )
+        return resolved
+
+    def check_total_size(self, code_sha256_hex: str, layers: list[dict[str, Any]]) -> None:
+        """Function code plus its layers, unzipped, stay within 250 MB (AWS's messages)."""
+        if not layers:
+            return
+        layers_size = sum(layer["unzipped_size"] for layer in layers)
+        if layers_size > MAX_UNZIPPED:
+            raise InvalidParameterValueException(f"Layers consume more than the available size of {MAX_UNZIPPED} bytes")
+        total = layers_size + self._unzipped_size(code_sha256_hex)
+        if total > MAX_UNZIPPED:
+            raise InvalidParameterValueException(
+                f"Function code combined with layers exceeds the maximum allowed size of {MAX_UNZIPPED} bytes. "
+                f"The actual size is {total} bytes."
+            )
+
+    def _unzipped_size(self, sha256_hex: str) -> int:
+        """The declared unzipped size of a stored (already validated) package, from its central directory."""
+        with zipfile.ZipFile(self._code.blob_path(sha256_hex)) as archive:
+            return sum(info.file_size for info in archive.infolist())
+
+    def referenced_code(self, functions: Iterable[FunctionConfig]) -> set[str]:
+        """Layer zips to keep: every stored version's, and every version a function still uses (even deleted)."""
+        used = {layer["code_sha256_hex"] for config in functions for layer in config.layers}
+        return self._store.referenced_code() | used
+
+    # -- helpers -----------------------------------------------------------------------------------------------------
+    def _in_scope(self, region: str, ref: LayerRef) -> bool:
+        return (ref.region is None or ref.region == region) and (ref.account is None or ref.account == self._account)
+
+    def _check_scope(self, region: str, ref: LayerRef) -> None:
+        if not self._in_scope(region, ref):
+            raise ResourceNotFoundException(_NOT_FOUND)
+
+
+def _check_version(version: int) -> None:
+    if version < 1:
+        raise InvalidParameterValueException("Layer Version Cannot be less than 1")

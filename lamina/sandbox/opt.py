@@ -1,0 +1,132 @@
+"""The /opt a function's environments see: its layers merged in order, each extracted once and shared read-only.
+
+No layers: an empty /opt. One layer: its extracted tree, bound as is. Several: a read-only overlayfs of the trees
+(the last layer on top, so its files win, as AWS's in-order extraction would), mounted on first use and unmounted
+when the last environment using that combination stops. A host that cannot mount overlayfs (not root) gets a merged
+tree of hard links instead, built once per combination: the file contents are still the one extracted copy.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from lamina.sandbox.mounts import mount_overlay, mounts_under, unmount
+
+log = logging.getLogger(__name__)
+
+
+class OptViews:
+    def __init__(self, root: Path, *, can_mount: bool) -> None:
+        self._root = root
+        self._can_mount = can_mount
+        self._users: dict[str, int] = {}
+        self._remove_stale()
+
+    @contextlib.contextmanager
+    def view(self, layers: Sequence[Path]) -> Iterator[Path | None]:
+        """The host directory to bind at /opt for `layers` (in function order), held until the context exits."""
+        layers = _last_occurrences(layers)
+        if len(layers) <= 1:
+            yield layers[0] if layers else None
+            return
+        key = hashlib.sha256("\0".join(str(path) for path in layers).encode()).hexdigest()[:32]
+        target = self._acquire(key, layers)
+        try:
+            yield target
+        finally:
+            self._release(key)
+
+    def _acquire(self, key: str, layers: Sequence[Path]) -> Path:
+        overlay = self._root / f"overlay-{key}"
+        if self._users.get(key):
+            self._users[key] += 1
+            return overlay
+        if self._can_mount and not (self._root / f"linked-{key}").exists():
+            overlay.mkdir(parents=True, exist_ok=True)
+            try:
+                mount_overlay(overlay, list(reversed(layers)))
+            except OSError as error:
+                log.warning("overlayfs failed (%s): these layers are merged with hard links instead", error)
+                overlay.rmdir()
+            else:
+                self._users[key] = 1
+                return overlay
+        return self._linked_tree(key, layers)
+
+    def _release(self, key: str) -> None:
+        if key not in self._users:
+            return  # a merged tree of links: it stays
+        users = self._users[key] - 1
+        if users > 0:
+            self._users[key] = users
+            return
+        self._users.pop(key, None)
+        overlay = self._root / f"overlay-{key}"
+        unmount(overlay)
+        with contextlib.suppress(OSError):
+            overlay.rmdir()
+
+    def _linked_tree(self, key: str, layers: Sequence[Path]) -> Path:
+        """A merged copy of the layers made of hard links; kept until restart (it costs inodes, not data)."""
+        target = self._root / f"linked-{key}"
+        if target.exists():
+            return target
+        self._root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=self._root))
+        try:
+            for layer in layers:
+                _merge_into(layer, staging)
+            os.chmod(staging, 0o755)
+            os.rename(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target
+
+    def _remove_stale(self) -> None:
+        """After a crash: overlays and merged trees left by a server that is gone."""
+        if self._root.is_dir():
+            for mount in mounts_under(self._root):
+                unmount(mount)
+            shutil.rmtree(self._root, ignore_errors=True)
+        self._root.mkdir(parents=True, exist_ok=True)
+
+
+def _last_occurrences(layers: Sequence[Path]) -> list[Path]:
+    """Identical layers (same content) listed twice: only the later copy matters, and overlayfs refuses repeats."""
+    kept: list[Path] = []
+    for layer in reversed(layers):
+        if layer not in kept:
+            kept.insert(0, layer)
+    return kept
+
+
+def _merge_into(source: Path, target: Path) -> None:
+    """Put `source`'s entries over `target`'s: a file or link replaces whatever was there, directories merge."""
+    for entry in os.scandir(source):
+        destination = target / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if destination.is_symlink() or (destination.exists() and not destination.is_dir()):
+                destination.unlink()
+            if not destination.exists():
+                destination.mkdir()
+                shutil.copymode(entry.path, destination)
+            _merge_into(Path(entry.path), destination)
+            continue
+        if destination.is_dir() and not destination.is_symlink():
+            shutil.rmtree(destination)
+        elif destination.exists() or destination.is_symlink():
+            destination.unlink()
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), destination)
+        else:
+            try:
+                os.link(entry.path, destination)
+            except OSError:
+                shutil.copy2(entry.path, destination)
