@@ -1,0 +1,33 @@
+"""TagResource, UntagResource and ListTags: parse the request, call TagService, serialise AWS's response."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from lamina.api.router import Router
+from lamina.api.wire import Call
+from lamina.control.tags import TagService
+from lamina.http.server import Response
+
+TAGS_PATH = "/2017-03-31/tags/{Resource}"
+
+
+class TagOperations:
+    def __init__(self, tags: TagService) -> None:
+        self._tags = tags
+
+    def register(self, router: Router) -> None:
+        router.add("POST", TAGS_PATH, self.tag_resource)
+        router.add("DELETE", TAGS_PATH, self.untag_resource)
+        router.add("GET", TAGS_PATH, self.list_tags)
+
+    def tag_resource(self, call: Call) -> Response:
+        self._tags.tag(call.region, call.params["Resource"], call.json_body().get("Tags"))
+        return call.reply(204)
+
+    def untag_resource(self, call: Call) -> Response:
+        keys = parse_qs(call.request.query, keep_blank_values=True).get("tagKeys")
+        self._tags.untag(call.region, call.params["Resource"], keys)
+        return call.reply(204)
+
+    def list_tags(self, call: Call) -> Response:
+        return call.reply(200, {"Tags": self._tags.list(call.region, call.params["Resource"])})

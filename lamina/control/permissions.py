@@ -1,0 +1,326 @@
+"""Function resource policies: AddPermission, RemovePermission and GetPolicy, producing AWS's exact documents.
+
+Each target (the unqualified function, a version, an alias) has its own policy. The unqualified policy is also the
+$LATEST one: AWS refuses AddPermission with Qualifier=$LATEST. A policy carries its own RevisionId: every change gives
+the policy and its target one new RevisionId together, and a RevisionId precondition is checked against the policy's
+(against the target's when it has no policy yet). Recorded from AWS: after PublishVersion changes $LATEST's RevisionId,
+GetPolicy still reports, and AddPermission still accepts, the policy's.
+
+Policies are kept in memory and written through to the attachment store. Nothing enforces them yet (that comes with
+authentication); the documents are what AWS would show.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from typing import Any
+
+from lamina.control.arns import LATEST, FunctionRef, merge_qualifier, parse_function_name
+from lamina.control.policy_targets import PolicyTargets, TargetMissing
+from lamina.errors import (
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    PolicyLengthExceededException,
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from lamina.store.attachments import AttachmentStore, StoredPolicy
+
+MAX_POLICY_BYTES = 20480
+POLICY_VERSION = "2012-10-17"
+
+# The model's constraints, in its member order; patterns are printed in AWS's messages, so they are AWS's text.
+STATEMENT_ID_PATTERN = r"([a-zA-Z0-9-_]+)"
+REMOVE_STATEMENT_ID_PATTERN = r"([a-zA-Z0-9-_.]+)"
+ACTION_PATTERN = r"(lambda:[*]|lambda:[a-zA-Z]+|[*])"
+PRINCIPAL_PATTERN = r"[^\s]+"
+SOURCE_ARN_PATTERN = r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
+SOURCE_ACCOUNT_PATTERN = r"\d{12}"
+EVENT_SOURCE_TOKEN_PATTERN = r"[a-zA-Z0-9._\-]+"
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+PRINCIPAL_ORG_ID_PATTERN = r"o-[a-z0-9]{10,32}"
+FUNCTION_URL_AUTH_TYPES = ("NONE", "AWS_IAM")
+
+_ADD_MEMBERS: tuple[tuple[str, str, bool, int | None, int | None, str | None], ...] = (
+    # (member, field in messages, required, min length, max length, pattern)
+    ("StatementId", "statementId", True, 1, 100, STATEMENT_ID_PATTERN),
+    ("Action", "action", True, None, None, ACTION_PATTERN),
+    ("Principal", "principal", True, None, None, PRINCIPAL_PATTERN),
+    ("SourceArn", "sourceArn", False, None, None, SOURCE_ARN_PATTERN),
+    ("SourceAccount", "sourceAccount", False, None, 12, SOURCE_ACCOUNT_PATTERN),
+    ("EventSourceToken", "eventSourceToken", False, None, 256, EVENT_SOURCE_TOKEN_PATTERN),
+)
+_STRING_MEMBERS = (
+    "StatementId", "Action", "Principal", "SourceArn", "SourceAccount", "EventSourceToken", "RevisionId",
+    "PrincipalOrgID", "FunctionUrlAuthType",
+)
+
+_ACCOUNT_RE = re.compile(r"\d{12}", re.ASCII)
+_IAM_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:iam::\d{12}:\S+", re.ASCII)
+# Service principals are domain-style names AWS defines: `s3.amazonaws.com`, `logs.eu-west-1.amazonaws.com`,
+# `alexa-appkit.amazon.com`.
+_SERVICE_RE = re.compile(r"[a-z0-9][a-z0-9.-]*\.(amazonaws\.com|amazon\.com)", re.ASCII)
+
+_NO_LATEST = "We currently do not support adding policies for $LATEST."
+_BAD_PRINCIPAL = "The provided principal was invalid. Please check the principal and try again."
+_URL_AUTH_ACTION = "FunctionUrlAuthType is only supported for lambda:InvokeFunctionUrl action"
+_NO_RESOURCE = "The resource you requested does not exist."
+_NO_POLICY = "No policy is associated with the given resource."
+_ADD_REVISION = (
+    "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to retrieve the latest "
+    "Revision Id"
+)
+_REMOVE_REVISION = (
+    "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve "
+    "the latest Revision Id"
+)
+
+PolicyKey = tuple[str, str, str]  # (region, function name, qualifier or "" for the unqualified function)
+
+
+class PermissionService:
+    def __init__(self, store: AttachmentStore, targets: PolicyTargets) -> None:
+        self._store = store
+        self._targets = targets
+        self._policies: dict[PolicyKey, StoredPolicy] = {}
+        self._guard = threading.Lock()
+
+    def load(self) -> None:
+        """Read every policy; one whose target went away just before a crash is dropped (a new alias or function of
+        the same name must not inherit it)."""
+        for policy in self._store.all_policies():
+            try:
+                self._targets.arn_of(policy.region, FunctionRef(policy.name), policy.qualifier or None)
+            except TargetMissing:
+                self._store.forget(policy.region, policy.name, policy.qualifier)
+                continue
+            self._policies[(policy.region, policy.name, policy.qualifier)] = policy
+
+    # -- operations ------------------------------------------------------------------------------------------------
+    def add(self, region: str, function_name: str, query_qualifier: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        """AddPermission: the statement added, as AWS returns it."""
+        _check_types(body)
+        _check_model(body, query_qualifier)
+        ref = parse_function_name(function_name)
+        qualifier = merge_qualifier(ref, query_qualifier)
+        if qualifier == LATEST:
+            raise InvalidParameterValueException(_NO_LATEST)
+        key = (region, ref.name, qualifier or "")
+        try:
+            with self._targets.revising(region, ref, qualifier) as target:
+                with self._guard:
+                    policy = self._policies.get(key)
+                    expected = policy.revision_id if policy is not None else target.current
+                    if body.get("RevisionId") is not None and body["RevisionId"] != expected:
+                        raise PreconditionFailedException(_ADD_REVISION)
+                    statements = policy.statements if policy is not None else ()
+                    sid = body["StatementId"]
+                    if any(statement["Sid"] == sid for statement in statements):
+                        raise ResourceConflictException(
+                            f"The statement id ({sid}) provided already exists. Please provide a new statement id, "
+                            "or remove the existing statement."
+                        )
+                    statement = build_statement(body, target.arn)
+                    updated = StoredPolicy(region, ref.name, key[2], target.new, (*statements, statement))
+                    size = len(policy_json(updated).encode())
+                    if size > MAX_POLICY_BYTES:
+                        raise PolicyLengthExceededException(
+                            f"The final policy size ({size}) is bigger than the limit ({MAX_POLICY_BYTES})."
+                        )
+                    self._save(key, updated)
+        except TargetMissing as missing:
+            raise _add_not_found(missing) from missing
+        return {"Statement": _compact(statement)}
+
+    def get(self, region: str, function_name: str, query_qualifier: str | None) -> dict[str, Any]:
+        """GetPolicy: the whole document as a JSON string, and the policy's RevisionId."""
+        _check_qualifier(query_qualifier)
+        ref = parse_function_name(function_name)
+        qualifier = _unqualified_if_latest(merge_qualifier(ref, query_qualifier))
+        try:
+            self._targets.arn_of(region, ref, qualifier)
+        except TargetMissing as missing:
+            raise ResourceNotFoundException(_NO_RESOURCE) from missing
+        policy = self._policies.get((region, ref.name, qualifier or ""))
+        if policy is None:
+            raise ResourceNotFoundException(_NO_RESOURCE)
+        return {"Policy": policy_json(policy), "RevisionId": policy.revision_id}
+
+    def remove(
+        self, region: str, function_name: str, statement_id: str, query_qualifier: str | None, revision_id: str | None
+    ) -> None:
+        """RemovePermission; the policy goes away with its last statement."""
+        _check_remove_model(statement_id, query_qualifier)
+        ref = parse_function_name(function_name)
+        qualifier = _unqualified_if_latest(merge_qualifier(ref, query_qualifier))
+        key = (region, ref.name, qualifier or "")
+        try:
+            with self._targets.revising(region, ref, qualifier) as target:
+                with self._guard:
+                    policy = self._policies.get(key)
+                    if policy is None:
+                        raise ResourceNotFoundException(_NO_POLICY)
+                    remaining = tuple(statement for statement in policy.statements if statement["Sid"] != statement_id)
+                    if len(remaining) == len(policy.statements):
+                        raise ResourceNotFoundException(f"Statement {statement_id} is not found in resource policy.")
+                    if revision_id is not None and revision_id != policy.revision_id:
+                        raise PreconditionFailedException(_REMOVE_REVISION)
+                    self._save(key, StoredPolicy(region, ref.name, key[2], target.new, remaining))
+        except TargetMissing as missing:
+            if missing.kind == "function":
+                raise ResourceNotFoundException(f"No policy found for: {missing.arn}") from missing
+            raise _add_not_found(missing) from missing
+
+    def forget(self, region: str, name: str, qualifier: str | None = None) -> None:
+        """Drop the policies of a deleted function (qualifier None) or of one deleted version or alias."""
+        with self._guard:
+            if qualifier is None:
+                for key in [key for key in self._policies if key[:2] == (region, name)]:
+                    del self._policies[key]
+            else:
+                self._policies.pop((region, name, qualifier), None)
+        self._store.forget(region, name, qualifier)
+
+    # -- helpers ---------------------------------------------------------------------------------------------------
+    def _save(self, key: PolicyKey, policy: StoredPolicy) -> None:
+        self._store.put_policy(policy)
+        if policy.statements:
+            self._policies[key] = policy
+        else:
+            self._policies.pop(key, None)
+
+
+def build_statement(body: dict[str, Any], resource: str) -> dict[str, Any]:
+    """One statement in AWS's key order; conditions are added in the order AWS prints them."""
+    statement: dict[str, Any] = {
+        "Sid": body["StatementId"],
+        "Effect": "Allow",
+        "Principal": _principal(body["Principal"]),
+        "Action": body["Action"],
+        "Resource": resource,
+    }
+    if body.get("FunctionUrlAuthType") is not None and body["Action"] != "lambda:InvokeFunctionUrl":
+        raise InvalidParameterValueException(_URL_AUTH_ACTION)
+    string_equals = {
+        name: body[member]
+        for member, name in (
+            ("SourceAccount", "AWS:SourceAccount"),
+            ("FunctionUrlAuthType", "lambda:FunctionUrlAuthType"),
+            ("PrincipalOrgID", "aws:PrincipalOrgID"),
+            ("EventSourceToken", "lambda:EventSourceToken"),
+        )
+        if body.get(member) is not None
+    }
+    condition: dict[str, Any] = {}
+    if string_equals:
+        condition["StringEquals"] = string_equals
+    if body.get("SourceArn") is not None:
+        condition["ArnLike"] = {"AWS:SourceArn": body["SourceArn"]}
+    if body.get("InvokedViaFunctionUrl"):
+        condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def policy_json(policy: StoredPolicy) -> str:
+    return _compact({"Version": POLICY_VERSION, "Id": "default", "Statement": list(policy.statements)})
+
+
+def _principal(principal: str) -> str | dict[str, str]:
+    if principal == "*":
+        return "*"
+    if _ACCOUNT_RE.fullmatch(principal):
+        return {"AWS": f"arn:aws:iam::{principal}:root"}
+    if _IAM_ARN_RE.fullmatch(principal):
+        return {"AWS": principal}
+    if _SERVICE_RE.fullmatch(principal):
+        return {"Service": principal}
+    raise InvalidParameterValueException(_BAD_PRINCIPAL)
+
+
+def _compact(document: Any) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _unqualified_if_latest(qualifier: str | None) -> str | None:
+    return None if qualifier == LATEST else qualifier
+
+
+def _add_not_found(missing: TargetMissing) -> ResourceNotFoundException:
+    if missing.kind == "alias":
+        return ResourceNotFoundException(f"Cannot find alias arn: {missing.arn}")
+    return ResourceNotFoundException(f"Function not found: {missing.arn}")
+
+
+# -- the model's constraints (ValidationException, all problems in one message) -----------------------------------
+def _check_types(body: dict[str, Any]) -> None:
+    for member in _STRING_MEMBERS:
+        if body.get(member) is not None and not isinstance(body[member], str):
+            raise InvalidRequestContentException(
+                f"Could not parse request body into json: expected a string for {member}."
+            )
+    if body.get("InvokedViaFunctionUrl") is not None and not isinstance(body["InvokedViaFunctionUrl"], bool):
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: expected a boolean for InvokedViaFunctionUrl."
+        )
+
+
+def _check_model(body: dict[str, Any], qualifier: str | None) -> None:
+    problems: list[str] = []
+    for member, field, required, low, high, pattern in _ADD_MEMBERS:
+        value = body.get(member)
+        if value is None:
+            if required:
+                problems.append(_violation(None, field, "Member must not be null"))
+            continue
+        _check_string(problems, value, field, low, high, pattern)
+    if qualifier is not None:
+        _check_string(problems, qualifier, "qualifier", 1, 128, QUALIFIER_PATTERN)
+    if body.get("PrincipalOrgID") is not None:
+        _check_string(problems, body["PrincipalOrgID"], "principalOrgID", 12, 34, PRINCIPAL_ORG_ID_PATTERN)
+    auth_type = body.get("FunctionUrlAuthType")
+    if auth_type is not None and auth_type not in FUNCTION_URL_AUTH_TYPES:
+        constraint = f"Member must satisfy enum value set: [{', '.join(FUNCTION_URL_AUTH_TYPES)}]"
+        problems.append(_violation(auth_type, "functionUrlAuthType", constraint))
+    _raise_if_any(problems)
+
+
+def _check_remove_model(statement_id: str, qualifier: str | None) -> None:
+    problems: list[str] = []
+    _check_string(problems, statement_id, "statementId", 1, 100, REMOVE_STATEMENT_ID_PATTERN)
+    if qualifier is not None:
+        _check_string(problems, qualifier, "qualifier", 1, 128, QUALIFIER_PATTERN)
+    _raise_if_any(problems)
+
+
+def _check_qualifier(qualifier: str | None) -> None:
+    problems: list[str] = []
+    if qualifier is not None:
+        _check_string(problems, qualifier, "qualifier", 1, 128, QUALIFIER_PATTERN)
+    _raise_if_any(problems)
+
+
+def _check_string(
+    problems: list[str], value: str, field: str, low: int | None, high: int | None, pattern: str | None
+) -> None:
+    if high is not None and len(value) > high:
+        problems.append(_violation(value, field, f"Member must have length less than or equal to {high}"))
+    elif low is not None and len(value) < low:
+        problems.append(_violation(value, field, f"Member must have length greater than or equal to {low}"))
+    if pattern is not None and re.fullmatch(pattern, value, re.ASCII) is None:
+        problems.append(_violation(value, field, f"Member must satisfy regular expression pattern: {pattern}"))
+
+
+def _violation(value: str | None, field: str, constraint: str) -> str:
+    shown = "null" if value is None else f"'{value}'"
+    return f"Value {shown} at '{field}' failed to satisfy constraint: {constraint}"
+
+
+def _raise_if_any(problems: list[str]) -> None:
+    if problems:
+        plural = "s" if len(problems) > 1 else ""
+        raise ValidationException(f"{len(problems)} validation error{plural} detected: {'; '.join(problems)}")

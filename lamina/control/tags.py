@@ -1,0 +1,147 @@
+"""Function tags: TagResource, UntagResource, ListTags and `Tags` in CreateFunction/GetFunction.
+
+Tags belong to the unqualified function (AWS refuses version and alias ARNs) and are kept in memory, written through
+to the attachment store. Changing them gives the function a new RevisionId, as AWS does.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from lamina.control.arns import FunctionRef, TaggableRef, function_arn, parse_taggable_arn
+from lamina.control.functions import FunctionService
+from lamina.errors import InvalidParameterValueException, InvalidRequestContentException, ResourceNotFoundException
+from lamina.errors import validation_error
+from lamina.store.attachments import AttachmentStore
+
+MAX_TAGS = 50
+MAX_KEY_LENGTH = 128
+MAX_VALUE_LENGTH = 256
+
+_QUALIFIED = "Tags on function aliases and versions are not supported. Please specify a function ARN."
+_TOO_MANY = "Number of tags exceeds resource tag limit."
+_EMPTY = "An error occurred and the request cannot be processed."
+# Lamina hosts functions only; AWS's not-found text for the other taggable kinds (recorded where AWS has one).
+_OTHER_KINDS = {
+    "event-source-mapping": "Event source mapping not found: {arn}",
+    "capacity-provider": "Capacity provider not found: {arn}",
+    "code-signing-config": "The Lambda code signing configuration {arn} can not be found.",
+    "layer": "Layer not found: {arn}",
+}
+
+FunctionKey = tuple[str, str]
+
+
+def check_create_tags(tags: Any) -> dict[str, str]:
+    """CreateFunction's `Tags`: checked for the limits here; a malformed map is left to the request validation,
+    which AWS runs first and which refuses it with its own message."""
+    if not isinstance(tags, dict) or not all(isinstance(value, str) for value in tags.values()):
+        return {}
+    return check_tags(tags)
+
+
+def _require_string_map(tags: Any) -> None:
+    if not isinstance(tags, dict) or not all(isinstance(value, str) for value in tags.values()):
+        raise InvalidRequestContentException("Could not parse request body into json: expected a string map for Tags.")
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    """A request's tag map, or AWS's error for it (count first, then each key and value)."""
+    _require_string_map(tags)
+    if len(tags) > MAX_TAGS:
+        raise InvalidParameterValueException(_TOO_MANY)
+    for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_KEY_LENGTH:
+            raise InvalidParameterValueException(
+                f"Tag keys must be between 1 and {MAX_KEY_LENGTH} characters long: {key}"
+            )
+        if key.lower().startswith("aws:"):
+            raise InvalidParameterValueException(f"Tag keys starting with 'aws:' are reserved for internal use: {key}")
+        if len(value) > MAX_VALUE_LENGTH:
+            raise InvalidParameterValueException(
+                f"Tag values must be at most {MAX_VALUE_LENGTH} characters long (key {key})"
+            )
+    return dict(tags)
+
+
+class TagService:
+    def __init__(self, store: AttachmentStore, functions: FunctionService, account: str) -> None:
+        self._store = store
+        self._functions = functions
+        self._account = account
+        self._tags: dict[FunctionKey, dict[str, str]] = {}
+        self._guard = threading.Lock()
+
+    def load(self) -> None:
+        """Read every function's tags; tags left by a function whose deletion was interrupted are dropped."""
+        for (region, name), tags in self._store.all_tags().items():
+            if self._functions.exists(region, name):
+                self._tags[(region, name)] = tags
+            else:
+                self._store.forget(region, name)
+
+    # -- reads ---------------------------------------------------------------------------------------------------
+    def tags_of(self, region: str, name: str) -> dict[str, str]:
+        return dict(self._tags.get((region, name), {}))
+
+    def list(self, region: str, resource: str) -> dict[str, str]:
+        ref = self._function(region, parse_taggable_arn(resource))
+        return self.tags_of(region, ref.name)
+
+    # -- writes --------------------------------------------------------------------------------------------------
+    def attach_initial(self, region: str, name: str, tags: dict[str, str]) -> None:
+        """CreateFunction's `Tags` (checked with check_create_tags): a new function starts with exactly these."""
+        with self._guard:
+            self._store.put_tags(region, name, tags)
+            self._tags[(region, name)] = dict(tags)
+
+    def tag(self, region: str, resource: str, tags: Any) -> None:
+        if tags is not None:
+            _require_string_map(tags)
+        target = parse_taggable_arn(resource)
+        if tags is None:
+            raise validation_error(None, "tags", "Member must not be null")
+        ref = self._function(region, target)
+        if not tags:
+            raise InvalidParameterValueException(_EMPTY)
+        merged = self.tags_of(region, ref.name) | check_tags(tags)
+        if len(merged) > MAX_TAGS:
+            raise InvalidParameterValueException(_TOO_MANY)
+        self._replace(region, ref, merged)
+
+    def untag(self, region: str, resource: str, keys: list[str] | None) -> None:
+        target = parse_taggable_arn(resource)
+        if not keys:
+            raise validation_error(None, "tagKeys", "Member must not be null")
+        ref = self._function(region, target)
+        current = self.tags_of(region, ref.name)
+        remaining = {key: value for key, value in current.items() if key not in keys}
+        if remaining != current:
+            self._replace(region, ref, remaining)
+
+    def forget(self, region: str, name: str) -> None:
+        with self._guard:
+            self._store.put_tags(region, name, {})
+            self._tags.pop((region, name), None)
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def _function(self, region: str, target: TaggableRef) -> FunctionRef:
+        """The unqualified function a tagging call names, or AWS's error for a version, alias or other resource."""
+        if target.kind != "function":
+            raise ResourceNotFoundException(_OTHER_KINDS[target.kind].format(arn=target.arn))
+        if target.qualifier is not None:
+            raise InvalidParameterValueException(_QUALIFIED)
+        ref = FunctionRef(target.name, region=target.region, account=target.account)
+        if target.region != region or target.account != self._account:
+            raise ResourceNotFoundException(
+                f"Function not found: {function_arn(target.region, target.account, target.name)}"
+            )
+        self._functions.current(region, ref)
+        return ref
+
+    def _replace(self, region: str, ref: FunctionRef, tags: dict[str, str]) -> None:
+        """Store the new tags and give the function a new RevisionId, under the function's update slot."""
+        with self._functions.revising(region, ref):
+            with self._guard:
+                self._store.put_tags(region, ref.name, tags)
+                self._tags[(region, ref.name)] = tags

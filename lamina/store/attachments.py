@@ -1,0 +1,126 @@
+"""Durable state attached to a function but not part of its configuration: tags and resource policies.
+
+Tags belong to the function (every version shares them); a resource policy belongs to one qualifier ("" for the
+unqualified function, a version number or an alias name). Both live in the same SQLite file as the functions, in their
+own tables, and are read once at start-up: the control plane keeps them in memory.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS function_tags (
+    region TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    tags   TEXT NOT NULL,
+    PRIMARY KEY (region, name)
+);
+CREATE TABLE IF NOT EXISTS function_policies (
+    region      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    qualifier   TEXT NOT NULL,
+    revision_id TEXT NOT NULL,
+    statements  TEXT NOT NULL,
+    PRIMARY KEY (region, name, qualifier)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    """One qualifier's resource policy: its statements in the order they were added, and its own revision."""
+
+    region: str
+    name: str
+    qualifier: str
+    revision_id: str
+    statements: tuple[dict[str, Any], ...]
+
+
+class AttachmentStore(Protocol):
+    def all_tags(self) -> dict[tuple[str, str], dict[str, str]]: ...
+
+    def put_tags(self, region: str, name: str, tags: dict[str, str]) -> None:
+        """Replace a function's tags; an empty mapping removes the row."""
+        ...
+
+    def all_policies(self) -> list[StoredPolicy]: ...
+
+    def put_policy(self, policy: StoredPolicy) -> None:
+        """Replace one qualifier's policy; a policy without statements removes the row."""
+        ...
+
+    def forget(self, region: str, name: str, qualifier: str | None = None) -> None:
+        """Drop what belongs to a deleted function (qualifier None: tags and every policy) or to one qualifier."""
+        ...
+
+
+class SqliteAttachmentStore:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def all_tags(self) -> dict[tuple[str, str], dict[str, str]]:
+        with self._lock:
+            rows = self._db.execute("SELECT region, name, tags FROM function_tags").fetchall()
+        return {(region, name): json.loads(tags) for region, name, tags in rows}
+
+    def put_tags(self, region: str, name: str, tags: dict[str, str]) -> None:
+        with self._lock:
+            if tags:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO function_tags (region, name, tags) VALUES (?, ?, ?)",
+                    (region, name, json.dumps(tags)),
+                )
+            else:
+                self._db.execute("DELETE FROM function_tags WHERE region=? AND name=?", (region, name))
+
+    def all_policies(self) -> list[StoredPolicy]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT region, name, qualifier, revision_id, statements FROM function_policies"
+            ).fetchall()
+        return [
+            StoredPolicy(region, name, qualifier, revision_id, tuple(json.loads(statements)))
+            for region, name, qualifier, revision_id, statements in rows
+        ]
+
+    def put_policy(self, policy: StoredPolicy) -> None:
+        key = (policy.region, policy.name, policy.qualifier)
+        with self._lock:
+            if policy.statements:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO function_policies (region, name, qualifier, revision_id, statements) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (*key, policy.revision_id, json.dumps(list(policy.statements))),
+                )
+            else:
+                self._db.execute("DELETE FROM function_policies WHERE region=? AND name=? AND qualifier=?", key)
+
+    def forget(self, region: str, name: str, qualifier: str | None = None) -> None:
+        with self._lock:
+            if qualifier is not None:
+                self._db.execute(
+                    "DELETE FROM function_policies WHERE region=? AND name=? AND qualifier=?", (region, name, qualifier)
+                )
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM function_tags WHERE region=? AND name=?", (region, name))
+                self._db.execute("DELETE FROM function_policies WHERE region=? AND name=?", (region, name))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
