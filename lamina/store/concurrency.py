@@ -1,0 +1,112 @@
+"""Durable concurrency settings: reserved concurrency per function, provisioned configs per qualifier.
+
+Kept in their own tables of the same SQLite database (own connection, WAL) behind a narrow protocol, so another
+backend only has to implement these few calls.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS function_concurrency (
+    region   TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    reserved INTEGER NOT NULL,
+    PRIMARY KEY (region, name)
+);
+CREATE TABLE IF NOT EXISTS provisioned_concurrency (
+    region        TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    qualifier     TEXT NOT NULL,
+    requested     INTEGER NOT NULL,
+    last_modified TEXT NOT NULL,
+    PRIMARY KEY (region, name, qualifier)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ProvisionedConfigRecord:
+    region: str
+    name: str
+    qualifier: str
+    requested: int
+    last_modified: str
+
+
+class ConcurrencyStore(Protocol):
+    def reserved(self) -> dict[tuple[str, str], int]: ...
+
+    def set_reserved(self, region: str, name: str, reserved: int | None) -> None:
+        """Store a function's reserved concurrency; None removes it."""
+        ...
+
+    def provisioned(self) -> list[ProvisionedConfigRecord]: ...
+
+    def put_provisioned(self, record: ProvisionedConfigRecord) -> None: ...
+
+    def delete_provisioned(self, region: str, name: str, qualifier: str | None = None) -> None:
+        """Delete one qualifier's config, or every config of the function when qualifier is None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SqliteConcurrencyStore:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def reserved(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            rows = self._db.execute("SELECT region, name, reserved FROM function_concurrency").fetchall()
+        return {(region, name): reserved for region, name, reserved in rows}
+
+    def set_reserved(self, region: str, name: str, reserved: int | None) -> None:
+        with self._lock:
+            if reserved is None:
+                self._db.execute("DELETE FROM function_concurrency WHERE region=? AND name=?", (region, name))
+            else:
+                self._db.execute(
+                    "INSERT INTO function_concurrency (region, name, reserved) VALUES (?, ?, ?) "
+                    "ON CONFLICT (region, name) DO UPDATE SET reserved=excluded.reserved",
+                    (region, name, reserved),
+                )
+
+    def provisioned(self) -> list[ProvisionedConfigRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT region, name, qualifier, requested, last_modified FROM provisioned_concurrency "
+                "ORDER BY region, name, qualifier"
+            ).fetchall()
+        return [ProvisionedConfigRecord(*row) for row in rows]
+
+    def put_provisioned(self, record: ProvisionedConfigRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO provisioned_concurrency (region, name, qualifier, requested, last_modified) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (region, name, qualifier) "
+                "DO UPDATE SET requested=excluded.requested, last_modified=excluded.last_modified",
+                (record.region, record.name, record.qualifier, record.requested, record.last_modified),
+            )
+
+    def delete_provisioned(self, region: str, name: str, qualifier: str | None = None) -> None:
+        with self._lock:
+            if qualifier is None:
+                self._db.execute("DELETE FROM provisioned_concurrency WHERE region=? AND name=?", (region, name))
+            else:
+                self._db.execute(
+                    "DELETE FROM provisioned_concurrency WHERE region=? AND name=? AND qualifier=?",
+                    (region, name, qualifier),
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

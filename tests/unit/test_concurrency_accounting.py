@@ -1,0 +1,158 @@
+"""Concurrency accounting and provisioned allocations, without processes."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lamina.control.models import FunctionConfig
+from lamina.errors import TooManyRequestsException
+from lamina.invoke.concurrency import ConcurrencyLimits, ThrottleReason
+from lamina.invoke.provisioned import ProvisionedCapacity, ProvisionedStatus
+from lamina.sandbox.environment import EnvironmentState
+
+
+def config(name: str = "fn", version: str = "$LATEST", region: str = "us-east-1") -> FunctionConfig:
+    return FunctionConfig(
+        region=region, account="000000000000", name=name, role="r", runtime="python3.11", handler="app.handler",
+        code_sha256_hex="c0de", code_sha256_b64="", code_size=1, version=version,
+    )
+
+
+class FakeEnvironment:
+    def __init__(self, config: FunctionConfig, initializes: bool) -> None:
+        self.config = config
+        self.state = EnvironmentState.INITIALIZING
+        self.initializes = initializes
+        self.last_used = 0.0
+
+    @property
+    def usable(self) -> bool:
+        return self.state in (EnvironmentState.IDLE, EnvironmentState.INITIALIZING)
+
+    def finish_init(self) -> None:
+        self.state = EnvironmentState.IDLE if self.initializes else EnvironmentState.STOPPED
+
+    def stop(self) -> None:
+        self.state = EnvironmentState.STOPPED
+
+
+class FakePool:
+    def __init__(self, initializes: bool = True) -> None:
+        self.started: list[FakeEnvironment] = []
+        self.initializes = initializes
+
+    async def start_provisioned(self, config: FunctionConfig) -> FakeEnvironment:
+        environment = FakeEnvironment(config, self.initializes)
+        self.started.append(environment)
+        asyncio.get_running_loop().call_soon(environment.finish_init)
+        return environment
+
+
+def test_reserved_limit_counts_leases_and_releases_them_once():
+    limits = ConcurrencyLimits(1000)
+    limits.set_reserved("us-east-1", "fn", 2)
+    first, second = limits.acquire(config()), limits.acquire(config())
+    assert limits.throttle_reason(config()) is ThrottleReason.RESERVED
+    with pytest.raises(TooManyRequestsException) as caught:
+        limits.acquire(config())
+    assert caught.value.body() == {"Type": "User", "message": "Rate Exceeded.", "Reason": ThrottleReason.RESERVED.value}
+    assert caught.value.headers == {"Retry-After": "1"}
+    first.release()
+    first.release()
+    assert limits.in_flight("us-east-1", "fn") == 1
+    assert limits.try_acquire(config()) is not None
+    assert limits.try_acquire(config()) is None
+    second.release()
+
+
+def test_unreserved_pool_is_the_limit_less_reservations_and_provisioned_outside_them():
+    limits = ConcurrencyLimits(10)
+    assert limits.min_unreserved == 10
+    limits.set_reserved("us-east-1", "a", 3)
+    limits.set_provisioned_total("us-east-1", "a", 2)  # inside a's reservation: not taken twice
+    limits.set_provisioned_total("us-east-1", "b", 4)
+    assert limits.unreserved("us-east-1") == 3
+    assert limits.unreserved("eu-west-1") == 10
+    leases = [limits.acquire(config("c")) for _ in range(3)]
+    assert limits.throttle_reason(config("d")) is ThrottleReason.ACCOUNT
+    assert limits.throttle_reason(config("d", region="eu-west-1")) is None
+    # a's on-demand share is its reservation less its provisioned concurrency
+    only = limits.acquire(config("a"))
+    assert limits.throttle_reason(config("a")) is ThrottleReason.RESERVED
+    for lease in (*leases, only):
+        lease.release()
+    assert limits.throttle_reason(config("d")) is None
+
+
+def test_async_lease_releases_on_exceptions():
+    limits = ConcurrencyLimits(1000)
+    limits.set_reserved("us-east-1", "fn", 1)
+
+    async def fail_inside() -> None:
+        async with limits.acquire(config()):
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(fail_inside())
+    assert limits.in_flight("us-east-1", "fn") == 0
+
+
+def test_provisioned_allocation_becomes_ready_and_serves_first_then_spills_over():
+    async def scenario() -> None:
+        pool = FakePool()
+        capacity = ProvisionedCapacity(pool)  # type: ignore[arg-type]
+        limits = ConcurrencyLimits(1000, capacity)
+        version = config(version="1")
+        capacity.apply(("us-east-1", "fn", "1"), version, 2)
+        limits.set_provisioned_total("us-east-1", "fn", 2)
+        allocation = capacity.allocation(("us-east-1", "fn", "1"))
+        assert allocation is not None and allocation.status is ProvisionedStatus.IN_PROGRESS
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert (allocation.status, allocation.allocated) == (ProvisionedStatus.READY, 2)
+
+        leases = [limits.acquire(version) for _ in range(3)]
+        assert [lease.provisioned is not None for lease in leases] == [True, True, False]
+        assert limits.in_flight("us-east-1", "fn") == 1
+        assert limits.acquire(config()).provisioned is None  # $LATEST never uses them
+        async with leases[0] as slot:
+            assert slot.provisioned is not None
+            async with slot.provisioned as environment:
+                assert environment in pool.started
+        leases[1].release()  # never entered: abandoning it returns the environment
+        assert limits.acquire(version).provisioned is not None
+        assert limits.acquire(version).provisioned is not None
+        capacity.remove(("us-east-1", "fn", "1"))
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_environment_is_replaced_and_an_init_failure_fails_the_allocation():
+    async def scenario() -> None:
+        pool = FakePool()
+        capacity = ProvisionedCapacity(pool)  # type: ignore[arg-type]
+        capacity.apply(("us-east-1", "fn", "1"), config(version="1"), 1)
+        await asyncio.sleep(0.1)
+        lease = capacity.take(config(version="1"))
+        assert lease is not None
+        async with lease:
+            pass
+        with pytest.raises(RuntimeError):
+            lease = capacity.take(config(version="1"))
+            assert lease is not None
+            async with lease:
+                raise RuntimeError("the invocation timed out")
+        assert pool.started[0].state is EnvironmentState.STOPPED
+        await asyncio.sleep(0.1)
+        assert len(pool.started) == 2 and capacity.take(config(version="1")) is not None
+
+        broken = FakePool(initializes=False)
+        failing = ProvisionedCapacity(broken)  # type: ignore[arg-type]
+        failing.apply(("us-east-1", "fn", "2"), config(version="2"), 1)
+        await asyncio.sleep(0.1)
+        allocation = failing.allocation(("us-east-1", "fn", "2"))
+        assert allocation is not None
+        assert (allocation.status, allocation.status_reason) == (ProvisionedStatus.FAILED, "FUNCTION_ERROR_INIT_FAILURE")
+
+    asyncio.run(scenario())
