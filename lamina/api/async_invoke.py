@@ -1,0 +1,103 @@
+"""Asynchronous invocation operations: the EventInvokeConfig family, the legacy InvokeAsync, and Lamina's queue view."""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from lamina.api.invoke import MAX_EVENT_PAYLOAD, runtime_payload
+from lamina.api.router import Router
+from lamina.api.wire import Call
+from lamina.asyncinvoke.dispatcher import AsyncInvoker
+from lamina.asyncinvoke.queue_store import read_stats
+from lamina.control.arns import merge_qualifier, parse_function_name
+from lamina.control.event_invoke import MAX_LIST_ITEMS, EventInvokeConfigService
+from lamina.control.functions import FunctionService
+from lamina.errors import RequestTooLargeException, validation_error
+from lamina.http.server import Response
+
+_CONFIG_PATH = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
+
+
+class AsyncInvokeOperations:
+    def __init__(
+        self,
+        configs: EventInvokeConfigService,
+        invoker: AsyncInvoker,
+        functions: FunctionService,
+        queue_path: Path,
+        account: str,
+    ) -> None:
+        self._configs = configs
+        self._invoker = invoker
+        self._functions = functions
+        self._queue_path = queue_path
+        self._account = account
+
+    def register(self, router: Router) -> None:
+        router.add("PUT", _CONFIG_PATH, self.put_config)
+        router.add("POST", _CONFIG_PATH, self.update_config)
+        router.add("GET", _CONFIG_PATH, self.get_config)
+        router.add("DELETE", _CONFIG_PATH, self.delete_config)
+        router.add("GET", _CONFIG_PATH + "/list", self.list_configs)
+        router.add("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", self.invoke_async)
+        router.add("GET", "/lamina/async-queue", self.queue_status)
+
+    def put_config(self, call: Call) -> Response:
+        ref = parse_function_name(call.params["FunctionName"])
+        config = self._configs.put(call.region, ref, merge_qualifier(ref, call.query("Qualifier")), call.json_body())
+        return call.reply(200, config.to_aws(self._account))
+
+    def update_config(self, call: Call) -> Response:
+        ref = parse_function_name(call.params["FunctionName"])
+        config = self._configs.update(call.region, ref, merge_qualifier(ref, call.query("Qualifier")), call.json_body())
+        return call.reply(200, config.to_aws(self._account))
+
+    def get_config(self, call: Call) -> Response:
+        ref = parse_function_name(call.params["FunctionName"])
+        config = self._configs.get(call.region, ref, merge_qualifier(ref, call.query("Qualifier")))
+        return call.reply(200, config.to_aws(self._account))
+
+    def delete_config(self, call: Call) -> Response:
+        ref = parse_function_name(call.params["FunctionName"])
+        self._configs.delete(call.region, ref, merge_qualifier(ref, call.query("Qualifier")))
+        return call.reply(204)
+
+    def list_configs(self, call: Call) -> Response:
+        ref = parse_function_name(call.params["FunctionName"])
+        max_items = _max_items(call.query("MaxItems"))
+        page, next_marker = self._configs.list(call.region, ref, call.query("Marker"), max_items)
+        document: dict[str, object] = {"FunctionEventInvokeConfigs": [config.to_aws(self._account) for config in page]}
+        if next_marker is not None:
+            document["NextMarker"] = next_marker
+        return call.reply(200, document)
+
+    async def invoke_async(self, call: Call) -> Response:
+        """The deprecated InvokeAsync: an Event invoke answered with `{"Status": 202}`."""
+        ref = parse_function_name(call.params["FunctionName"])
+        config = self._functions.resolve(call.region, ref, ref.qualifier)
+        if len(call.request.body) > MAX_EVENT_PAYLOAD:
+            raise RequestTooLargeException(
+                f"Request must be smaller than {MAX_EVENT_PAYLOAD} bytes for the InvokeAsync operation"
+            )
+        payload = runtime_payload(config, call.request.body)
+        await self._invoker.enqueue(call.region, ref.name, ref.qualifier, call.request_id, payload)
+        return call.reply(202, {"Status": 202})
+
+    async def queue_status(self, call: Call) -> Response:
+        """Lamina's own view: queued events per function qualifier, with the oldest one's age."""
+        stats = await asyncio.to_thread(read_stats, self._queue_path)
+        now = time.time()
+        return call.reply(200, {"Queues": [entry.to_json(now) for entry in stats]})
+
+
+def _max_items(raw: str | None) -> int:
+    if raw is None:
+        return MAX_LIST_ITEMS
+    if not raw.lstrip("-").isdigit():
+        raise validation_error(raw, "maxItems", "Member must be an integer")
+    if int(raw) < 1:
+        raise validation_error(raw, "maxItems", "Member must have value greater than or equal to 1")
+    if int(raw) > MAX_LIST_ITEMS:
+        raise validation_error(raw, "maxItems", f"Member must have value less than or equal to {MAX_LIST_ITEMS}")
+    return int(raw)

@@ -1,0 +1,53 @@
+"""Everything asynchronous invocation adds to a server, built and started in one place."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from lamina.asyncinvoke.dispatcher import AsyncInvoker
+from lamina.asyncinvoke.queue_store import EventQueueStore
+from lamina.aws.client import AwsClient
+from lamina.control.event_invoke import EventInvokeConfigService
+from lamina.control.functions import FunctionService
+from lamina.invoke.service import InvocationService
+from lamina.store.event_invoke_configs import SqliteEventInvokeConfigStore
+
+QUEUE_FILE = "queue.db"
+
+
+class AsyncInvocation:
+    def __init__(
+        self,
+        data_dir: Path,
+        functions: FunctionService,
+        invocations: InvocationService,
+        *,
+        account: str,
+        retry_base_seconds: float,
+        aws_endpoint_url: str | None,
+        max_workers_per_function: int,
+        reserved_concurrency: Callable[[str, str], int | None],
+    ) -> None:
+        self._config_store = SqliteEventInvokeConfigStore(data_dir / "lamina.db")
+        self.configs = EventInvokeConfigService(self._config_store, functions, account)
+        self.configs.load()
+        functions.on_delete(self.configs.forget_function)
+        self.queue_path = data_dir / QUEUE_FILE
+        self.invoker = AsyncInvoker(
+            EventQueueStore(self.queue_path),
+            functions,
+            invocations,
+            self.configs,
+            AwsClient(aws_endpoint_url),
+            account=account,
+            retry_base_seconds=retry_base_seconds,
+            max_workers_per_function=max_workers_per_function,
+            reserved_concurrency=reserved_concurrency,
+        )
+
+    async def start(self) -> None:
+        await self.invoker.start()
+
+    async def stop(self) -> None:
+        await self.invoker.stop()
+        self._config_store.close()

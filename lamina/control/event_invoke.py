@@ -1,0 +1,313 @@
+"""Asynchronous-invocation settings per function qualifier (Put/Update/Get/Delete/ListFunctionEventInvokeConfig).
+
+The rules and AWS's messages live here; the records live in `store/event_invoke_configs.py`. An in-memory view
+answers the delivery workers (`settings`) without touching the database.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.control.arns import LATEST, FunctionRef, function_arn, is_version, parse_function_name
+from lamina.control.functions import FunctionService
+from lamina.errors import (
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    LambdaError,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from lamina.store.event_invoke_configs import EventInvokeConfigStore
+
+DEFAULT_RETRY_ATTEMPTS = 2
+DEFAULT_MAX_EVENT_AGE_SECONDS = 21600
+MAX_LIST_ITEMS = 50
+#: The pattern AWS echoes in its validation message (recorded), kept verbatim.
+DESTINATION_PATTERN = (
+    r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:"
+    r"((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
+)
+_DESTINATION_RE = re.compile(DESTINATION_PATTERN.replace("$|", "|", 1), re.ASCII)
+#: Where Lamina can deliver invocation records (S3 and Kafka destinations are not supported).
+DESTINATION_SERVICES = ("lambda", "sqs", "sns", "events")
+_SIDES = (("OnSuccess", "onSuccess"), ("OnFailure", "onFailure"))
+_SETTINGS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+
+
+@dataclass(frozen=True)
+class EventInvokeConfig:
+    """One qualifier's settings; None means "not set" (AWS leaves the member out and applies the default)."""
+
+    region: str
+    name: str
+    qualifier: str
+    maximum_retry_attempts: int | None = None
+    maximum_event_age_seconds: int | None = None
+    on_success: str | None = None
+    on_failure: str | None = None
+    last_modified: float = 0.0
+
+    @property
+    def retry_attempts(self) -> int:
+        return DEFAULT_RETRY_ATTEMPTS if self.maximum_retry_attempts is None else self.maximum_retry_attempts
+
+    @property
+    def max_event_age_seconds(self) -> int:
+        if self.maximum_event_age_seconds is None:
+            return DEFAULT_MAX_EVENT_AGE_SECONDS
+        return self.maximum_event_age_seconds
+
+    def to_record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "EventInvokeConfig":
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in record.items() if key in known})
+
+    def to_aws(self, account: str) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "LastModified": self.last_modified,
+            "FunctionArn": function_arn(self.region, account, self.name, self.qualifier),
+        }
+        if self.maximum_retry_attempts is not None:
+            document["MaximumRetryAttempts"] = self.maximum_retry_attempts
+        if self.maximum_event_age_seconds is not None:
+            document["MaximumEventAgeInSeconds"] = self.maximum_event_age_seconds
+        document["DestinationConfig"] = {
+            "OnSuccess": {"Destination": self.on_success} if self.on_success else {},
+            "OnFailure": {"Destination": self.on_failure} if self.on_failure else {},
+        }
+        return document
+
+
+def _qualifier_order(qualifier: str) -> tuple[int, int, str]:
+    """$LATEST, then versions by number, then aliases by name."""
+    if qualifier == LATEST:
+        return (0, 0, "")
+    if is_version(qualifier):
+        return (1, int(qualifier), "")
+    return (2, 0, qualifier)
+
+
+def _no_config(region: str, account: str, name: str, qualifier: str | None) -> ResourceNotFoundException:
+    arn = function_arn(region, account, name, qualifier or LATEST)
+    return ResourceNotFoundException(f"The function {arn} doesn't have an EventInvokeConfig")
+
+
+def _no_function() -> ResourceNotFoundException:
+    return ResourceNotFoundException("The function doesn't exist.")
+
+
+def _java_destination_config(destinations: dict[str, Any]) -> str:
+    """How AWS's Java front end prints the DestinationConfig it refuses."""
+    parts = []
+    for member, field in _SIDES:
+        side = destinations.get(member)
+        if side is None:
+            parts.append(f"{field}=null")
+        else:
+            parts.append(f"{field}={member}(destination={side.get('Destination') or 'null'})")
+    return f"DestinationConfig({', '.join(parts)})"
+
+
+def _range_problem(value: int | None, field: str, low: int, high: int) -> str | None:
+    if value is None or low <= value <= high:
+        return None
+    bound = f"greater than or equal to {low}" if value < low else f"less than or equal to {high}"
+    return f"Value '{value}' at '{field}' failed to satisfy constraint: Member must have value {bound}"
+
+
+def _destination_problems(destination: str, field: str) -> list[str]:
+    problems = []
+    path = f"destinationConfig.{field}.destination"
+    if len(destination) > 350:
+        problems.append(
+            f"Value '{destination}' at '{path}' failed to satisfy constraint: "
+            "Member must have length less than or equal to 350"
+        )
+    if not _DESTINATION_RE.fullmatch(destination):
+        problems.append(
+            f"Value '{destination}' at '{path}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {DESTINATION_PATTERN}"
+        )
+    return problems
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    for member in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+        value = body.get(member)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidRequestContentException(
+                f"Could not parse request body into json: {member} must be an integer."
+            )
+    destinations = body.get("DestinationConfig")
+    if destinations is None:
+        return
+    sides = [destinations.get(member) if isinstance(destinations, dict) else None for member, _ in _SIDES]
+    if not isinstance(destinations, dict) or any(
+        side is not None and (not isinstance(side, dict) or not isinstance(side.get("Destination") or "", str))
+        for side in sides
+    ):
+        raise InvalidRequestContentException("Could not parse request body into json: malformed DestinationConfig.")
+
+
+def _check_body(body: dict[str, Any]) -> None:
+    """Types, then "at least one setting", then the model's constraints (ValidationException)."""
+    _check_types(body)
+    if all(body.get(member) is None for member in _SETTINGS):
+        raise InvalidParameterValueException("You must specify at least one of error handling or destination setting.")
+    problems = [
+        problem
+        for problem in (
+            _range_problem(body.get("MaximumRetryAttempts"), "maximumRetryAttempts", 0, 2),
+            _range_problem(body.get("MaximumEventAgeInSeconds"), "maximumEventAgeInSeconds", 60, 21600),
+        )
+        if problem is not None
+    ]
+    destinations = body.get("DestinationConfig") or {}
+    for member, field in _SIDES:
+        destination = (destinations.get(member) or {}).get("Destination")
+        if destination is not None:
+            problems.extend(_destination_problems(destination, field))
+    if problems:
+        plural = "s" if len(problems) > 1 else ""
+        raise ValidationException(f"{len(problems)} validation error{plural} detected: {'; '.join(problems)}")
+
+
+class EventInvokeConfigService:
+    def __init__(self, store: EventInvokeConfigStore, functions: FunctionService, account: str) -> None:
+        self._store = store
+        self._functions = functions
+        self._account = account
+        self._configs: dict[tuple[str, str], dict[str, EventInvokeConfig]] = {}
+
+    def load(self) -> None:
+        for record in self._store.load_all():
+            config = EventInvokeConfig.from_record(record)
+            self._configs.setdefault((config.region, config.name), {})[config.qualifier] = config
+
+    # -- the delivery path ---------------------------------------------------------------------------------------
+    def settings(self, region: str, name: str, qualifier: str | None) -> EventInvokeConfig:
+        """The settings an event invoked with `qualifier` runs under (AWS's defaults when none are set)."""
+        qualifier = qualifier or LATEST
+        config = self._configs.get((region, name), {}).get(qualifier)
+        return config if config is not None else EventInvokeConfig(region, name, qualifier)
+
+    # -- operations ----------------------------------------------------------------------------------------------
+    def put(self, region: str, ref: FunctionRef, qualifier: str | None, body: dict[str, Any]) -> EventInvokeConfig:
+        _check_body(body)
+        qualifier = self._existing_qualifier(region, ref, qualifier)
+        self._check_destinations(region, ref.name, body.get("DestinationConfig") or {})
+        destinations = body.get("DestinationConfig") or {}
+        config = EventInvokeConfig(
+            region=region,
+            name=ref.name,
+            qualifier=qualifier,
+            maximum_retry_attempts=body.get("MaximumRetryAttempts"),
+            maximum_event_age_seconds=body.get("MaximumEventAgeInSeconds"),
+            on_success=(destinations.get("OnSuccess") or {}).get("Destination") or None,
+            on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
+            last_modified=time.time(),
+        )
+        return self._save(config)
+
+    def update(self, region: str, ref: FunctionRef, qualifier: str | None, body: dict[str, Any]) -> EventInvokeConfig:
+        _check_body(body)
+        qualifier = self._existing_qualifier(region, ref, qualifier)
+        current = self._configs.get((region, ref.name), {}).get(qualifier)
+        if current is None:
+            raise _no_config(region, self._account, ref.name, qualifier)
+        destinations = body.get("DestinationConfig") or {}
+        self._check_destinations(region, ref.name, destinations)
+        changes: dict[str, Any] = {"last_modified": time.time()}
+        if body.get("MaximumRetryAttempts") is not None:
+            changes["maximum_retry_attempts"] = body["MaximumRetryAttempts"]
+        if body.get("MaximumEventAgeInSeconds") is not None:
+            changes["maximum_event_age_seconds"] = body["MaximumEventAgeInSeconds"]
+        for member, attribute in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
+            if destinations.get(member) is not None:
+                changes[attribute] = destinations[member].get("Destination") or None
+        return self._save(dataclasses.replace(current, **changes))
+
+    def get(self, region: str, ref: FunctionRef, qualifier: str | None) -> EventInvokeConfig:
+        config = self._configs.get((region, ref.name), {}).get(qualifier or LATEST)
+        if config is None or not self._qualifier_exists(region, ref, qualifier):
+            raise _no_config(region, self._account, ref.name, qualifier)
+        return config
+
+    def delete(self, region: str, ref: FunctionRef, qualifier: str | None) -> None:
+        self.get(region, ref, qualifier)
+        self._store.delete(region, ref.name, qualifier or LATEST)
+        configs = self._configs.get((region, ref.name), {})
+        configs.pop(qualifier or LATEST, None)
+        if not configs:
+            self._configs.pop((region, ref.name), None)
+
+    def list(
+        self, region: str, ref: FunctionRef, marker: str | None, max_items: int
+    ) -> tuple[list[EventInvokeConfig], str | None]:
+        if not self._qualifier_exists(region, ref, None):
+            raise _no_function()
+        configs = sorted(
+            (
+                config
+                for config in self._configs.get((region, ref.name), {}).values()
+                if self._qualifier_exists(region, ref, config.qualifier)
+            ),
+            key=lambda config: _qualifier_order(config.qualifier),
+        )
+        if marker:
+            configs = [config for config in configs if _qualifier_order(config.qualifier) > _qualifier_order(marker)]
+        page = configs[:max_items]
+        return page, (page[-1].qualifier if len(configs) > max_items else None)
+
+    def forget_function(self, region: str, name: str) -> None:
+        """The function is gone: so are its settings."""
+        if self._configs.pop((region, name), None) is not None:
+            self._store.delete(region, name, None)
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def _save(self, config: EventInvokeConfig) -> EventInvokeConfig:
+        self._store.put(config.region, config.name, config.qualifier, config.to_record())
+        self._configs.setdefault((config.region, config.name), {})[config.qualifier] = config
+        return config
+
+    def _qualifier_exists(self, region: str, ref: FunctionRef, qualifier: str | None) -> bool:
+        try:
+            self._functions.resolve(region, FunctionRef(ref.name, region=ref.region, account=ref.account), qualifier)
+        except LambdaError:
+            return False
+        return True
+
+    def _existing_qualifier(self, region: str, ref: FunctionRef, qualifier: str | None) -> str:
+        if not self._qualifier_exists(region, ref, qualifier):
+            raise _no_function()
+        return qualifier or LATEST
+
+    def _check_destinations(self, region: str, name: str, destinations: dict[str, Any]) -> None:
+        for member, _ in _SIDES:
+            destination = (destinations.get(member) or {}).get("Destination")
+            if not destination:
+                continue
+            parts = destination.split(":", 5)
+            if len(parts) != 6 or parts[2] not in DESTINATION_SERVICES:
+                raise InvalidParameterValueException(
+                    f"The provided destination config {_java_destination_config(destinations)} is invalid."
+                )
+            if parts[2] == "lambda":
+                self._check_function_destination(region, name, destination)
+
+    def _check_function_destination(self, region: str, name: str, destination: str) -> None:
+        invalid = InvalidParameterValueException(f"The destination ARN {destination} is invalid.")
+        try:
+            target = parse_function_name(destination)
+        except LambdaError as error:
+            raise invalid from error
+        if target.name == name and target.region in (None, region):
+            raise InvalidParameterValueException("You can't specify the function as a destination for itself.")
+        if target.region not in (None, region) or not self._qualifier_exists(region, target, target.qualifier):
+            raise invalid

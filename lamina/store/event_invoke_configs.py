@@ -1,0 +1,69 @@
+"""Durable asynchronous-invocation settings (EventInvokeConfig), one JSON record per function qualifier.
+
+A table in the same SQLite file as the functions (its own connection; WAL lets both write), created if absent,
+so the function store's interface stays as narrow as it is.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS event_invoke_configs (
+    region    TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    qualifier TEXT NOT NULL,
+    record    TEXT NOT NULL,
+    PRIMARY KEY (region, name, qualifier)
+);
+"""
+
+
+class EventInvokeConfigStore(Protocol):
+    def load_all(self) -> list[dict[str, Any]]: ...
+
+    def put(self, region: str, name: str, qualifier: str, record: dict[str, Any]) -> None: ...
+
+    def delete(self, region: str, name: str, qualifier: str | None) -> None:
+        """Delete one qualifier's record, or every record of the function when `qualifier` is None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SqliteEventInvokeConfigStore:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def load_all(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM event_invoke_configs").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def put(self, region: str, name: str, qualifier: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO event_invoke_configs (region, name, qualifier, record) VALUES (?, ?, ?, ?)",
+                (region, name, qualifier, json.dumps(record)),
+            )
+
+    def delete(self, region: str, name: str, qualifier: str | None) -> None:
+        with self._lock:
+            if qualifier is None:
+                self._db.execute("DELETE FROM event_invoke_configs WHERE region=? AND name=?", (region, name))
+            else:
+                self._db.execute(
+                    "DELETE FROM event_invoke_configs WHERE region=? AND name=? AND qualifier=?",
+                    (region, name, qualifier),
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
