@@ -1,9 +1,11 @@
-"""`lamina serve` runs the server; `lamina logs NAME [--follow]` prints a function's logs."""
+"""`lamina serve` runs the server; `lamina logs NAME [--follow]` prints a function's logs; `lamina queue` shows
+queued asynchronous events."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from datetime import datetime, timezone
@@ -27,18 +29,23 @@ def _serve(args: argparse.Namespace) -> int:
         default_region=args.region,
         keep_alive_seconds=args.keep_alive,
         public_url=args.public_url,
+        s3_endpoint_url=args.s3_endpoint_url or None,
+        concurrency_limit=args.concurrency_limit,
+        async_retry_base_seconds=args.async_retry_base_seconds,
+        aws_endpoint_url=args.aws_endpoint_url or None,
     )
 
     async def run() -> None:
         server = LaminaServer(server_config)
         for line in server.capabilities.missing:
             print(f"lamina: reduced isolation: {line}", file=sys.stderr, flush=True)
-        await server.start()
-        print(f"Lamina listening on http://{server_config.host}:{server.port}", flush=True)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopping.set)
+        await server.start()
+        # Announced only once a signal at any later moment ends in a clean stop.
+        print(f"Lamina listening on http://{server_config.host}:{server.port}", flush=True)
         await stopping.wait()
         await server.stop()
         print("Lamina stopped", flush=True)
@@ -65,6 +72,26 @@ def _logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _queue(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from lamina.asyncinvoke.component import QUEUE_FILE
+    from lamina.asyncinvoke.queue_store import read_stats
+
+    now = time.time()
+    rows = [entry.to_json(now) for entry in read_stats(Path(args.data_dir).resolve() / QUEUE_FILE)]
+    if args.json:
+        print(json.dumps({"Queues": rows}, indent=2))
+        return 0
+    columns = ("Region", "FunctionName", "Qualifier", "Depth", "OldestEventAgeSeconds", "Retrying")
+    table = [columns] + [tuple("-" if row[name] is None else str(row[name]) for name in columns) for row in rows]
+    widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lamina", description="A self-hosted, drop-in AWS Lambda.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -77,7 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--region", default=defaults.DEFAULT_REGION, help="region for unsigned requests (default %(default)s)")
     serve.add_argument("--keep-alive", type=float, default=600.0, help="seconds an idle environment is kept (default %(default)s)")
     serve.add_argument("--public-url", default=None, help="base URL clients use to reach this server (for Code.Location)")
+    serve.add_argument(
+        "--s3-endpoint-url",
+        default=os.environ.get("LAMINA_S3_ENDPOINT_URL"),
+        help="S3-compatible endpoint for code given as S3Bucket/S3Key (env LAMINA_S3_ENDPOINT_URL; credentials from "
+        "the standard AWS environment variables)",
+    )
+    serve.add_argument(
+        "--concurrency-limit", type=int, default=1000, help="account concurrent executions per region (default %(default)s)"
+    )
+    serve.add_argument(
+        "--async-retry-base-seconds",
+        type=float,
+        default=60.0,
+        help="wait before the first retry of a failed asynchronous event; the second waits twice as long "
+        "(default %(default)s, as AWS)",
+    )
+    serve.add_argument(
+        "--aws-endpoint-url",
+        default=os.environ.get("LAMINA_AWS_ENDPOINT_URL"),
+        help="AWS-compatible endpoint for SQS/SNS/EventBridge destinations and dead-letter queues "
+        "(env LAMINA_AWS_ENDPOINT_URL; default: AWS itself, with the standard AWS credential variables)",
+    )
     serve.set_defaults(run=_serve)
+
+    queue = commands.add_parser("queue", help="show queued asynchronous events per function")
+    queue.add_argument("--data-dir", default=str(defaults.DEFAULT_DATA_DIR), help="state directory (default %(default)s)")
+    queue.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    queue.set_defaults(run=_queue)
 
     logs = commands.add_parser("logs", help="print a function's logs")
     logs.add_argument("name", help="function name")

@@ -26,3 +26,11 @@ class ServerConfig:
     max_environments: int = 256
     #: Public base URL for links such as GetFunction's Code.Location; defaults to the listening address.
     public_url: str | None = None
+    #: S3-compatible endpoint that code and layer packages given as S3Bucket/S3Key are read from (default: aws_endpoint_url).
+    s3_endpoint_url: str | None = None
+    #: The account's concurrent executions per region (AWS's default quota); 100 of them always stay unreserved.
+    concurrency_limit: int = 1000
+    #: Asynchronous retries of a function error wait this long, then twice this long (AWS: about 1 and 2 minutes).
+    async_retry_base_seconds: float = 60.0
+    #: AWS-compatible endpoint for SQS/SNS/EventBridge destinations and dead-letter queues (None: AWS itself).
+    aws_endpoint_url: str | None = None

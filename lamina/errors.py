@@ -77,8 +77,16 @@ class TooManyRequestsException(LambdaError):
     code, status = "TooManyRequestsException", 429
 
 
+class ProvisionedConcurrencyConfigNotFoundException(LambdaError):
+    code, status = "ProvisionedConcurrencyConfigNotFoundException", 404
+
+
 class CodeStorageExceededException(LambdaError):
     code, status = "CodeStorageExceededException", 400
+
+
+class PolicyLengthExceededException(LambdaError):
+    code, status = "PolicyLengthExceededException", 400
 
 
 class ServiceException(LambdaError):

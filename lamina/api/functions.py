@@ -6,9 +6,12 @@ from typing import Any, Callable
 
 from lamina.api.router import Router
 from lamina.api.wire import Call
-from lamina.control.arns import MAX_ARN_LENGTH, merge_qualifier, parse_function_name
+from lamina.api.versions import list_all_versions
+from lamina.control.arns import LATEST, MAX_ARN_LENGTH, function_arn, merge_qualifier, parse_function_name
+from lamina.control.concurrency import ConcurrencySettings
 from lamina.control.functions import FunctionService
 from lamina.control.models import FunctionConfig
+from lamina.control.tags import TagService, check_create_tags
 from lamina.errors import validation_error
 from lamina.http.server import Response
 
@@ -16,9 +19,13 @@ DEFAULT_PAGE_SIZE = 50
 
 
 class FunctionOperations:
-    def __init__(self, service: FunctionService, endpoint: Callable[[], str]) -> None:
+    def __init__(
+        self, service: FunctionService, endpoint: Callable[[], str], concurrency: ConcurrencySettings, tags: TagService
+    ) -> None:
         self._service = service
         self._endpoint = endpoint
+        self._concurrency = concurrency
+        self._tags = tags
 
     def register(self, router: Router) -> None:
         router.add("POST", "/2015-03-31/functions", self.create_function)
@@ -30,36 +37,53 @@ class FunctionOperations:
         router.add("PUT", "/2015-03-31/functions/{FunctionName}/code", self.update_function_code)
         router.add("GET", "/2016-08-19/account-settings", self.get_account_settings)
 
-    def _resolve(self, call: Call) -> FunctionConfig:
+    def _resolve(self, call: Call) -> tuple[FunctionConfig, dict[str, Any]]:
+        """The version named, and its FunctionConfiguration with the ARN as called (`...:f:$LATEST`, `...:f:live`)."""
         ref = parse_function_name(call.params["FunctionName"])
-        return self._service.resolve(call.region, ref, merge_qualifier(ref, call.query("Qualifier")))
+        qualifier = merge_qualifier(ref, call.query("Qualifier"))
+        config = self._service.resolve(call.region, ref, qualifier)
+        document = config.to_aws()
+        if qualifier is not None:
+            document["FunctionArn"] = function_arn(config.region, config.account, config.name, qualifier)
+        return config, document
 
     async def create_function(self, call: Call) -> Response:
         body = call.json_body()
         if not isinstance(body.get("FunctionName"), str):
             raise validation_error(None, "functionName", "Member must not be null")
         ref = parse_function_name(body["FunctionName"], max_length=MAX_ARN_LENGTH, creating=True)
+        tags = check_create_tags(body.get("Tags"))
         config = await asyncio.to_thread(self._service.create, call.region, ref, body)
-        return call.reply(201, _creating_view(config))
+        self._tags.attach_initial(call.region, config.name, tags)
+        document = _creating_view(config)
+        document["FunctionArn"] = config.arn  # unqualified even when `Publish` made version 1 (recorded)
+        return call.reply(201, document)
 
     def get_function(self, call: Call) -> Response:
-        config = self._resolve(call)
+        config, configuration = self._resolve(call)
         document: dict[str, Any] = {
-            "Configuration": config.to_aws(),
+            "Configuration": configuration,
             "Code": {
                 "RepositoryType": "S3",
                 "Location": f"{self._endpoint()}/lamina/code/{config.code_sha256_hex}.zip",
             },
         }
+        tags = self._tags.tags_of(config.region, config.name)
+        if tags:
+            document["Tags"] = tags
+        reserved = self._concurrency.reserved(config.region, config.name)
+        if reserved is not None:
+            document["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return call.reply(200, document)
 
     def get_function_configuration(self, call: Call) -> Response:
-        return call.reply(200, self._resolve(call).to_aws())
+        return call.reply(200, self._resolve(call)[1])
 
     async def update_function_code(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"], max_length=MAX_ARN_LENGTH)
         config = await asyncio.to_thread(self._service.update_code, call.region, ref, call.json_body())
-        return call.reply(200, _updating_view(config))
+        # With `Publish` the answer is the new version, still being created (recorded).
+        return call.reply(200, _updating_view(config) if config.version == LATEST else _creating_view(config))
 
     async def update_function_configuration(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"], max_length=MAX_ARN_LENGTH)
@@ -76,12 +100,14 @@ class FunctionOperations:
         if function_version is not None and function_version != "ALL":
             raise validation_error(function_version, "functionVersion", "Member must satisfy enum value set: [ALL]")
         max_items = _max_items(call.query("MaxItems"))
+        if function_version == "ALL":
+            return call.reply(200, list_all_versions(self._service, call.region, call.query("Marker"), max_items))
         functions = self._service.list_latest(call.region)
         marker = call.query("Marker")
         if marker:
             functions = [config for config in functions if config.name > marker]
         page = functions[:max_items]
-        document: dict[str, Any] = {"Functions": [config.to_aws() for config in page]}
+        document: dict[str, Any] = {"Functions": [config.to_aws_listed() for config in page]}
         if len(functions) > max_items:
             document["NextMarker"] = page[-1].name
         return call.reply(200, document)
@@ -95,8 +121,7 @@ class FunctionOperations:
                     "TotalCodeSize": 80530636800,
                     "CodeSizeUnzipped": 262144000,
                     "CodeSizeZipped": 52428800,
-                    "ConcurrentExecutions": 1000,
-                    "UnreservedConcurrentExecutions": 1000,
+                    **self._concurrency.account_limit(call.region),
                 },
                 "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": count},
             },

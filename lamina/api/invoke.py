@@ -7,8 +7,10 @@ import json
 
 from lamina.api.router import Router
 from lamina.api.wire import Call
+from lamina.asyncinvoke.dispatcher import AsyncInvoker
 from lamina.control.arns import function_arn, merge_qualifier, parse_function_name
 from lamina.control.functions import FunctionService
+from lamina.control.models import FunctionConfig
 from lamina.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
@@ -19,6 +21,7 @@ from lamina.http.server import Response
 from lamina.invoke.service import InvocationService
 
 MAX_SYNC_PAYLOAD = 6291456
+MAX_EVENT_PAYLOAD = 1048576
 MAX_CLIENT_CONTEXT = 3583
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 _JACKSON_SOURCE = "[Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled)"
@@ -48,10 +51,25 @@ def _client_context(raw: str | None) -> str | None:
     return decoded
 
 
+def runtime_payload(config: FunctionConfig, payload: bytes) -> bytes:
+    """The bytes the runtime receives: `{}` for an empty body; managed runtimes only take JSON."""
+    if not payload:
+        return b"{}"
+    if not (config.runtime or "").startswith("provided"):
+        try:
+            json.loads(payload)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise _json_error(error) from error
+    return payload
+
+
 class InvokeOperations:
-    def __init__(self, functions: FunctionService, invocations: InvocationService, account: str) -> None:
+    def __init__(
+        self, functions: FunctionService, invocations: InvocationService, events: AsyncInvoker, account: str
+    ) -> None:
         self._functions = functions
         self._invocations = invocations
+        self._events = events
         self._account = account
 
     def register(self, router: Router) -> None:
@@ -66,25 +84,19 @@ class InvokeOperations:
             )
         ref = parse_function_name(call.params["FunctionName"])
         qualifier = merge_qualifier(ref, call.query("Qualifier"))
-        config = self._functions.resolve(call.region, ref, qualifier)
+        config = self._functions.resolve(call.region, ref, qualifier, routed=True)
         payload = call.request.body
-        if len(payload) > MAX_SYNC_PAYLOAD:
+        limit = MAX_EVENT_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
+        if len(payload) > limit:
             raise RequestTooLargeException(
-                f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
         if invocation_type == "DryRun":
             return call.reply(204)
+        payload = runtime_payload(config, payload)
         if invocation_type == "Event":
-            raise InvalidParameterValueException(
-                "Asynchronous invocation (InvocationType Event) is not available in this Lamina version yet."
-            )
-        if not payload:
-            payload = b"{}"
-        elif not (config.runtime or "").startswith("provided"):
-            try:
-                json.loads(payload)
-            except (ValueError, UnicodeDecodeError) as error:
-                raise _json_error(error) from error
+            await self._events.enqueue(call.region, ref.name, qualifier, call.request_id, payload)
+            return call.reply(202)
         outcome = await self._invocations.invoke(
             config,
             call.request_id,

@@ -95,3 +95,100 @@ def function_arn(region: str, account: str, name: str, qualifier: str | None = N
 
 def is_version(qualifier: str) -> bool:
     return VERSION_RE.fullmatch(qualifier) is not None
+
+
+# -- layers -------------------------------------------------------------------------------------------------------
+# AWS prints these patterns in its messages: botocore's for LayerName, the server's own for layer version ARNs.
+LAYER_NAME_PATTERN = r"(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
+LAYER_VERSION_ARN_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"
+)
+MAX_LAYER_ARN_LENGTH = 140
+_LAYER_ARN_RE = re.compile(
+    r"arn:[a-zA-Z0-9-]+:lambda:(?P<region>[a-zA-Z0-9-]+):(?P<account>\d{12}):layer:(?P<name>[a-zA-Z0-9-_]+)"
+    r"(?::(?P<version>[0-9]+))?",
+    re.ASCII,
+)
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """A layer named by name or ARN; region/account are set only when the caller gave an ARN."""
+
+    name: str
+    region: str | None = None
+    account: str | None = None
+
+
+def parse_layer_name(raw: str) -> LayerRef:
+    """The `LayerName` path parameter: a bare name or a layer ARN without version."""
+    if len(raw) > MAX_LAYER_ARN_LENGTH:
+        raise validation_error(raw, "layerName", f"Member must have length less than or equal to {MAX_LAYER_ARN_LENGTH}")
+    if re.fullmatch(LAYER_NAME_PATTERN, raw, re.ASCII) is None:
+        raise validation_error(raw, "layerName", f"Member must satisfy regular expression pattern: {LAYER_NAME_PATTERN}")
+    match = _LAYER_ARN_RE.fullmatch(raw)
+    if match is None:
+        return LayerRef(raw)
+    return LayerRef(match["name"], match["region"], match["account"])
+
+
+def parse_layer_version_arn(
+    raw: str | None, *, field: str = "arn", max_length: int = MAX_LAYER_ARN_LENGTH
+) -> tuple[LayerRef, int] | None:
+    """A layer version ARN (`...:layer:name:N`); None for AWS's own `awslayer` form, which Lamina does not host."""
+    if raw is None or raw == "":
+        raise validation_error(None, field, "Member must not be null")
+    if len(raw) > max_length:
+        raise validation_error(raw, field, f"Member must have length less than or equal to {max_length}")
+    if re.fullmatch(LAYER_VERSION_ARN_PATTERN, raw, re.ASCII) is None:
+        raise validation_error(
+            raw, field, f"Member must satisfy regular expression pattern: {LAYER_VERSION_ARN_PATTERN}"
+        )
+    match = _LAYER_ARN_RE.fullmatch(raw)
+    if match is None or match["version"] is None:
+        return None
+    return LayerRef(match["name"], match["region"], match["account"]), int(match["version"])
+
+
+def layer_arn(region: str, account: str, name: str, version: int | None = None) -> str:
+    arn = f"arn:aws:lambda:{region}:{account}:layer:{name}"
+    return f"{arn}:{version}" if version is not None else arn
+
+
+# -- tag resources --------------------------------------------------------------------------------------------------
+# The server's pattern for TagResource/UntagResource/ListTags `Resource` (recorded; botocore's copy lacks `layer:`).
+TAGGABLE_ARN_PATTERN = (
+    r"arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|code-signing-config:csc-[a-z0-9]{17}"
+    r"|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|capacity-provider:[a-zA-Z0-9-_]+)"
+)
+MAX_TAGGABLE_ARN_LENGTH = 256
+_TAGGABLE_ARN_RE = re.compile(
+    r"arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"(?P<kind>function|layer|code-signing-config|event-source-mapping|capacity-provider):"
+    r"(?P<name>[a-zA-Z0-9-_]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9-_]+))?",
+    re.ASCII,
+)
+
+
+@dataclass(frozen=True)
+class TaggableRef:
+    """The `Resource` of the tagging operations: a function (maybe qualified) or another kind of Lambda resource."""
+
+    arn: str
+    kind: str
+    name: str
+    region: str
+    account: str
+    qualifier: str | None = None
+
+
+def parse_taggable_arn(raw: str) -> TaggableRef:
+    if len(raw) > MAX_TAGGABLE_ARN_LENGTH:
+        raise validation_error(raw, "resource", f"Member must have length less than or equal to {MAX_TAGGABLE_ARN_LENGTH}")
+    match = _TAGGABLE_ARN_RE.fullmatch(raw)
+    if re.fullmatch(TAGGABLE_ARN_PATTERN, raw, re.ASCII) is None or match is None:
+        raise validation_error(raw, "resource", f"Member must satisfy regular expression pattern: {TAGGABLE_ARN_PATTERN}")
+    return TaggableRef(raw, match["kind"], match["name"], match["region"], match["account"], match["qualifier"])

@@ -5,16 +5,22 @@ keeps the current version of every function in memory, so the invoke path never 
 """
 from __future__ import annotations
 
-import base64
-import binascii
+import contextlib
 import dataclasses
+import re
 import threading
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from lamina.control import validation
+from lamina.control.aliases import AliasService
 from lamina.control.arns import LATEST, FunctionRef, function_arn, is_version
+from lamina.control.code_sources import CodePackage, CodeSources
+from lamina.control.layers import LayerService
 from lamina.control.models import FunctionConfig, aws_timestamp
+from lamina.control.routing import choose_version
+from lamina.control.version_validation import ALIAS_NAME_PATTERN, check_publish_request
+from lamina.control.versions import VersionService
 from lamina.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -25,22 +31,9 @@ from lamina.runtimes.registry import RuntimeCatalog, RuntimeUnavailable
 from lamina.store.base import FunctionStore, StoreConflict
 from lamina.store.blobs import CodeStore
 from lamina.store.codezip import ZipSummary, inspect_zip
+from lamina.store.versions import VersionStore
 
 FunctionKey = tuple[str, str]  # (region, name)
-
-
-def _code_bytes(code: dict[str, Any]) -> bytes:
-    if "ZipFile" in code:
-        try:
-            return base64.b64decode(code["ZipFile"], validate=True)
-        except (binascii.Error, TypeError, ValueError) as error:
-            raise InvalidParameterValueException(
-                "Could not unzip uploaded file. Please check your file, then try to upload again."
-            ) from error
-    # Validation has already refused ImageUri, so the source is S3, which needs an S3 endpoint.
-    raise InvalidParameterValueException(
-        "Code from S3 (S3Bucket/S3Key) needs an S3 endpoint, and this Lamina server has none configured."
-    )
 
 
 class FunctionService:
@@ -50,9 +43,15 @@ class FunctionService:
         code: CodeStore,
         catalog: RuntimeCatalog,
         account: str,
-        on_change: Callable[[str, str], None],
+        on_change: Callable[[str, str, str | None], None],
+        *,
+        version_store: VersionStore,
+        sources: CodeSources | None = None,
+        layers: LayerService | None = None,
     ) -> None:
         self._store = store
+        self._sources = sources or CodeSources(None, "")
+        self._layers = layers
         self._code = code
         self._catalog = catalog
         self._account = account
@@ -60,21 +59,56 @@ class FunctionService:
         self._latest: dict[FunctionKey, FunctionConfig] = {}
         self._updating: dict[FunctionKey, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._deletion_listeners: list[Callable[[str, str], None]] = []
+        self._qualifier_deletion_listeners: list[Callable[[str, str, str], None]] = []
+        self.versions = VersionService(store, version_store)
+        self.aliases = AliasService(version_store, account, self.version_config)
+
+    def on_delete(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(region, name)` after a whole function is deleted (its tags and policies go with it)."""
+        self._deletion_listeners.append(listener)
+
+    def on_qualifier_delete(self, listener: Callable[[str, str, str], None]) -> None:
+        """Call `listener(region, name, qualifier)` after one version or one alias is deleted (its policy goes)."""
+        self._qualifier_deletion_listeners.append(listener)
+        self.aliases.on_delete(listener)
 
     def load(self) -> None:
         for config in self._store.list_versions(None, LATEST):
             self._latest[(config.region, config.name)] = config
+        self.versions.load(self._store.list_versions(None, None), set(self._latest))
+        self.aliases.load(set(self._latest))
 
     # -- reads ---------------------------------------------------------------------------------------------------
-    def resolve(self, region: str, ref: FunctionRef, qualifier: str | None) -> FunctionConfig:
-        """The version a (possibly qualified) reference names, or AWS's 404."""
+    def resolve(
+        self, region: str, ref: FunctionRef, qualifier: str | None, *, routed: bool = False
+    ) -> FunctionConfig:
+        """The version a reference names ($LATEST, a number, or an alias's version), or AWS's 404.
+
+        `routed`: an alias with a RoutingConfig picks by weight, as an invocation does; otherwise it names its version.
+        """
         self._check_arn_scope(region, ref, qualifier)
-        config = self._latest.get((region, ref.name))
-        if config is None or (qualifier is not None and qualifier != LATEST):
+        config = None
+        if qualifier is None or is_version(qualifier):
+            config = self.version_config(region, ref.name, qualifier or LATEST)
+        elif (region, ref.name) in self._latest:
+            alias = self.aliases.get(region, ref.name, qualifier)
+            if alias is not None:
+                version = (
+                    choose_version(alias.function_version, alias.additional_weights) if routed else alias.function_version
+                )
+                config = self.version_config(region, ref.name, version)
+        if config is None:
             raise ResourceNotFoundException(
                 f"Function not found: {function_arn(region, self._account, ref.name, qualifier)}"
             )
         return config
+
+    def version_config(self, region: str, name: str, version: str) -> FunctionConfig | None:
+        """$LATEST or a published version of an existing function."""
+        if version == LATEST:
+            return self._latest.get((region, name))
+        return self.versions.get(region, name, version) if (region, name) in self._latest else None
 
     def _check_arn_scope(self, region: str, ref: FunctionRef, qualifier: str | None) -> None:
         if (ref.region is not None and ref.region != region) or (ref.account is not None and ref.account != self._account):
@@ -83,12 +117,19 @@ class FunctionService:
                 f"Function not found: {function_arn(arn_region, ref.account or self._account, ref.name, qualifier)}"
             )
 
+    def check_scope(self, region: str, ref: FunctionRef) -> None:
+        """AWS's 404 when an ARN names another region or account than the caller's."""
+        self._check_arn_scope(region, ref, ref.qualifier)
+
+    def exists(self, region: str, name: str) -> bool:
+        return (region, name) in self._latest
+
     def list_latest(self, region: str) -> list[FunctionConfig]:
         return sorted((c for (r, _), c in self._latest.items() if r == region), key=lambda c: c.name)
 
     def usage(self, region: str) -> tuple[int, int]:
         functions = [c for (r, _), c in self._latest.items() if r == region]
-        return len(functions), sum(c.code_size for c in functions)
+        return len(functions), sum(c.code_size for c in functions) + self.versions.code_size(region)
 
     # -- writes ----------------------------------------------------------------------------------------------------
     def create(self, region: str, ref: FunctionRef, body: dict[str, Any]) -> FunctionConfig:
@@ -96,7 +137,7 @@ class FunctionService:
         self._check_runtime(body.get("Runtime"))
         if (region, ref.name) in self._latest:
             raise ResourceConflictException(f"Function already exist: {ref.name}")
-        summary = self._ingest(_code_bytes(body["Code"]))
+        summary = self._ingest(self._sources.read(body["Code"]))
         config = FunctionConfig(
             region=region,
             account=self._account,
@@ -110,28 +151,34 @@ class FunctionService:
             revision_id=str(uuid.uuid4()),
             last_modified=aws_timestamp(),
         )
-        config = self._apply_settings(config, body)
+        config = self._with_layers(self._apply_settings(config, body), body)
         try:
             self._store.create(config)
         except StoreConflict as error:
             raise ResourceConflictException(f"Function already exist: {ref.name}") from error
         self._latest[(region, ref.name)] = config
+        if body.get("Publish"):
+            with self._exclusive(region, ref) as current:
+                return self._publish(current, None)
         return config
 
     def update_code(self, region: str, ref: FunctionRef, body: dict[str, Any]) -> FunctionConfig:
         validation.validate_update_code(body)
         with self._exclusive(region, ref) as current:
             self._check_revision(current, body.get("RevisionId"))
-            summary = self._ingest(_code_bytes(body))
+            summary = self._ingest(self._sources.read(body))
             changed = dataclasses.replace(
                 current,
                 code_sha256_hex=summary.sha256_hex,
                 code_sha256_b64=summary.sha256_b64,
                 code_size=summary.size,
             )
+            if self._layers is not None:
+                self._layers.check_total_size(summary.sha256_hex, current.layers)
             if body.get("DryRun"):
                 return changed
-            return self._commit(current, changed)
+            committed = self._commit(current, changed)
+            return self._publish(committed, None) if body.get("Publish") else committed
 
     def update_configuration(self, region: str, ref: FunctionRef, body: dict[str, Any]) -> FunctionConfig:
         validation.validate_update_configuration(body)
@@ -139,20 +186,48 @@ class FunctionService:
             self._check_runtime(body["Runtime"])
         with self._exclusive(region, ref) as current:
             self._check_revision(current, body.get("RevisionId"))
-            changed = self._apply_settings(current, body)
+            changed = self._with_layers(self._apply_settings(current, body), body)
             return self._commit(current, changed)
 
     def delete(self, region: str, ref: FunctionRef, qualifier: str | None) -> None:
+        """The whole function (with its versions and aliases), or with a number as qualifier one version."""
         self._check_arn_scope(region, ref, qualifier)
         if qualifier == LATEST:
             raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
-        if (region, ref.name) not in self._latest or (qualifier is not None and is_version(qualifier)):
-            raise ResourceNotFoundException(
-                f"Function not found: {function_arn(region, self._account, ref.name, qualifier)}"
-            )
+        if qualifier is not None and re.fullmatch(ALIAS_NAME_PATTERN, qualifier):
+            raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
+        if (region, ref.name) not in self._latest:
+            raise ResourceNotFoundException(f"Function not found: {function_arn(region, self._account, ref.name)}")
+        if qualifier is not None:
+            self._delete_version(region, ref.name, qualifier)
+            return
         self._store.delete(region, ref.name)
         self._latest.pop((region, ref.name), None)
-        self._on_change(region, ref.name)
+        self.versions.forget(region, ref.name)
+        self.aliases.forget(region, ref.name)
+        for listener in self._deletion_listeners:
+            listener(region, ref.name)
+        self._on_change(region, ref.name, None)
+
+    def _delete_version(self, region: str, name: str, version: str) -> None:
+        """Idempotent for a version that is not there (recorded from AWS); refused while an alias can run it."""
+        with self.aliases.lock:
+            users = self.aliases.referencing(region, name, version)
+            if users:
+                raise ResourceConflictException(
+                    f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]"
+                )
+            if self.versions.remove(region, name, version):
+                for listener in self._qualifier_deletion_listeners:
+                    listener(region, name, version)
+                self._on_change(region, name, version)
+
+    def publish(self, region: str, ref: FunctionRef, body: dict[str, Any]) -> FunctionConfig:
+        """PublishVersion: a new immutable version of $LATEST, or the last one when nothing changed since."""
+        with self._exclusive(region, ref) as current:
+            self._check_revision(current, body.get("RevisionId"))
+            check_publish_request(body, current.code_sha256_b64)
+            return self._publish(current, body.get("Description"))
 
     # -- helpers -----------------------------------------------------------------------------------------------------
     def _check_runtime(self, runtime: str | None) -> None:
@@ -163,11 +238,22 @@ class FunctionService:
         except RuntimeUnavailable as error:
             raise InvalidParameterValueException(str(error)) from error
 
-    def _ingest(self, data: bytes) -> ZipSummary:
-        summary = inspect_zip(data)
-        self._code.put(summary.sha256_hex, data)
+    def _ingest(self, package: CodePackage) -> ZipSummary:
+        summary = inspect_zip(package.data, max_zipped=package.max_zipped)
+        self._code.put(summary.sha256_hex, package.data)
         self._code.tree(summary.sha256_hex)
         return summary
+
+    def _with_layers(self, config: FunctionConfig, body: dict[str, Any]) -> FunctionConfig:
+        """`Layers` replaces the function's list; they must exist, and fit with the code in the unzipped limit."""
+        arns = body.get("Layers")
+        if arns is None:
+            return config
+        if self._layers is None:
+            raise InvalidParameterValueException("Layers are not available on this Lamina server.")
+        layers = self._layers.resolve_for_function(config.region, arns)
+        self._layers.check_total_size(config.code_sha256_hex, layers)
+        return dataclasses.replace(config, layers=layers)
 
     @staticmethod
     def _apply_settings(config: FunctionConfig, body: dict[str, Any]) -> FunctionConfig:
@@ -194,6 +280,9 @@ class FunctionService:
             changes["tracing_mode"] = body["TracingConfig"].get("Mode", "PassThrough")
         if "LoggingConfig" in body:
             changes["logging_config"] = dict(body["LoggingConfig"] or {})
+        if body.get("DeadLetterConfig", {}).get("TargetArn") is not None:
+            # An empty TargetArn removes the DLQ; `DeadLetterConfig: {}` leaves it as it is (recorded from AWS).
+            changes["dead_letter_target"] = body["DeadLetterConfig"]["TargetArn"] or None
         return dataclasses.replace(config, **changes)
 
     def _check_revision(self, current: FunctionConfig, revision_id: str | None) -> None:
@@ -212,8 +301,21 @@ class FunctionService:
                 f"The operation cannot be performed at this time. An update is in progress for resource: {current.arn}"
             ) from error
         self._latest[(changed.region, changed.name)] = changed
-        self._on_change(changed.region, changed.name)
+        self._on_change(changed.region, changed.name, LATEST)
         return changed
+
+    def _publish(self, current: FunctionConfig, description: str | None) -> FunctionConfig:
+        """Publish `current` ($LATEST, whose update slot the caller holds); $LATEST gets a new RevisionId."""
+        try:
+            latest, version = self.versions.publish(current, description)
+        except StoreConflict as error:
+            raise ResourceConflictException(
+                f"The operation cannot be performed at this time. An update is in progress for resource: {current.arn}"
+            ) from error
+        if latest is not None:
+            self._latest[(latest.region, latest.name)] = latest
+            self._on_change(latest.region, latest.name, LATEST)
+        return version
 
     def _exclusive(self, region: str, ref: FunctionRef) -> "_UpdateSlot":
         self._check_arn_scope(region, ref, ref.qualifier)
@@ -226,6 +328,46 @@ class FunctionService:
         if config is None:
             raise ResourceNotFoundException(f"Function not found: {function_arn(region, self._account, ref.name)}")
         return config
+
+    @contextlib.contextmanager
+    def revising(self, region: str, ref: FunctionRef) -> Iterator[tuple[FunctionConfig, str]]:
+        """Hold $LATEST's update slot while something attached to it changes (tags, its policy); on success it gets
+        the yielded new RevisionId, as AWS does, with its code and configuration unchanged."""
+        with self._exclusive(region, ref) as current:
+            revision_id = str(uuid.uuid4())
+            yield current, revision_id
+            changed = dataclasses.replace(current, revision_id=revision_id)
+            try:
+                self._store.replace(changed, current.revision_id)
+            except StoreConflict as error:
+                raise ResourceConflictException(
+                    f"The operation cannot be performed at this time. An update is in progress for resource: {current.arn}"
+                ) from error
+            # Code and configuration are unchanged, so warm environments (keyed on content) stay valid.
+            self._latest[(region, ref.name)] = changed
+
+    @contextlib.contextmanager
+    def revising_qualified(self, region: str, name: str, qualifier: str) -> Iterator[tuple[str, str]]:
+        """The same for a published version or an alias (its policy changes): yields (its RevisionId now, the one it
+        gets on success). The aliases' lock is held throughout, so neither can be deleted meanwhile."""
+        with self.aliases.lock:
+            revision_id = str(uuid.uuid4())
+            if is_version(qualifier):
+                version = self.version_config(region, name, qualifier)
+                if version is None:
+                    raise ResourceNotFoundException(
+                        f"Function not found: {function_arn(region, self._account, name, qualifier)}"
+                    )
+                yield version.revision_id, revision_id
+                self.versions.set_revision(region, name, qualifier, revision_id)
+            else:
+                alias = self.aliases.get(region, name, qualifier)
+                if alias is None:
+                    raise ResourceNotFoundException(
+                        f"Cannot find alias arn: {function_arn(region, self._account, name, qualifier)}"
+                    )
+                yield alias.revision_id, revision_id
+                self.aliases.set_revision(region, name, qualifier, revision_id)
 
 
 class _UpdateSlot:

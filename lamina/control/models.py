@@ -2,11 +2,24 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from lamina.control.arns import LATEST, function_arn
+
+
+#: Record fields that change without changing what a version runs.
+BOOKKEEPING_FIELDS = ("revision_id", "last_modified", "state", "last_update_status")
+
+
+def content_digest(config: "FunctionConfig", *, ignore: tuple[str, ...]) -> str:
+    """A SHA-256 over the record's fields except `ignore`."""
+    record = {key: value for key, value in config.to_record().items() if key not in ignore}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def aws_timestamp(moment: datetime | None = None) -> str:
@@ -42,6 +55,10 @@ class FunctionConfig:
     last_modified: str = ""
     state: str = "Active"
     last_update_status: str = "Successful"
+    #: The layer versions, in /opt order: {"arn", "code_size", "code_sha256_hex", "unzipped_size"} each.
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    #: DeadLetterConfig.TargetArn: where failed asynchronous events go (an SQS queue or SNS topic ARN).
+    dead_letter_target: str | None = None
 
     @property
     def arn(self) -> str:
@@ -55,10 +72,11 @@ class FunctionConfig:
     def log_group(self) -> str:
         return self.logging_config.get("LogGroup") or f"/aws/lambda/{self.name}"
 
-    @property
-    def runtime_fingerprint(self) -> tuple[str, str]:
-        """What a warm environment is bound to: a new revision means a new environment."""
-        return (self.version, self.revision_id)
+    @functools.cached_property
+    def environment_fingerprint(self) -> str:
+        """What a warm environment is bound to: the code and configuration it runs, not the revision or timestamps,
+        so tag or permission changes (which only move the RevisionId) keep environments warm."""
+        return content_digest(self, ignore=BOOKKEEPING_FIELDS)
 
     def to_record(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,8 +115,19 @@ class FunctionConfig:
             "LoggingConfig": {"LogFormat": "Text", **self.logging_config, "LogGroup": self.log_group},
             "Environment": {"Variables": dict(self.environment or {})},
         }
+        if self.dead_letter_target:
+            config["DeadLetterConfig"] = {"TargetArn": self.dead_letter_target}
+        if self.layers:
+            config["Layers"] = [{"Arn": layer["arn"], "CodeSize": layer["code_size"]} for layer in self.layers]
         if self.runtime is None:
             del config["Runtime"]
         if self.handler is None:
             del config["Handler"]
+        return config
+
+    def to_aws_listed(self) -> dict[str, Any]:
+        """The form ListFunctions and ListVersionsByFunction return (recorded): no state, no runtime version."""
+        config = self.to_aws()
+        for key in ("State", "LastUpdateStatus", "RuntimeVersionConfig"):
+            del config[key]
         return config

@@ -14,6 +14,8 @@ class InvocationOutcome:
     content_type: str = "application/json"
     function_error: str | None = None
     log_tail: str | None = None
+    #: How long the function itself ran (what REPORT's Duration says); asynchronous workers size themselves by it.
+    duration_ms: float = 0.0
 
 
 def platform_error(error_type: str, message: str) -> InvocationOutcome:

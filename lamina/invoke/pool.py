@@ -6,12 +6,13 @@ caller going away), leaving it returns a healthy environment to the idle stack o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import Callable
+from typing import Callable, ContextManager
 
 from lamina.control.models import FunctionConfig
 from lamina.errors import TooManyRequestsException
@@ -21,12 +22,14 @@ from lamina.sandbox.environment import EnvironmentState, ExecutionEnvironment
 from lamina.sandbox.host import HostCapabilities
 
 PoolKey = tuple[str, str, str, str]
+#: How long an environment must have been idle before the idle-memory cap may stop it.
+IDLE_CAP_GRACE_SECONDS = 5.0
 #: Environments run as uids from this range, one per live environment (see runtime_api/peer.py).
 FIRST_UID, UID_COUNT = 200_000, 65_536
 
 
 def pool_key(config: FunctionConfig) -> PoolKey:
-    return (config.region, config.name, config.version, config.revision_id)
+    return (config.region, config.name, config.version, config.environment_fingerprint)
 
 
 class UidAllocator:
@@ -78,8 +81,12 @@ class EnvironmentPool:
         keep_alive_seconds: float,
         max_idle_memory_mb: int,
         max_environments: int,
+        opt_view_for: Callable[[FunctionConfig], ContextManager[Path | None]] | None = None,
     ) -> None:
         self._catalog = catalog
+        #: The function's layers as one /opt directory, held for as long as an environment uses it.
+        self._opt_view_for = opt_view_for
+        self._teardowns: dict[ExecutionEnvironment, contextlib.ExitStack] = {}
         self._caps = caps
         self._code_dir_for = code_dir_for
         self._scratch_root = scratch_root
@@ -105,20 +112,29 @@ class EnvironmentPool:
             raise TooManyRequestsException("Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded")
         return await self._start(config)
 
-    async def _start(self, config: FunctionConfig) -> ExecutionEnvironment:
+    async def start_provisioned(self, config: FunctionConfig) -> ExecutionEnvironment:
+        """A started environment that provisioned concurrency owns: never in the idle stacks, never evicted."""
+        return await self._start(config, initialization_type="provisioned-concurrency")
+
+    async def _start(self, config: FunctionConfig, initialization_type: str = "on-demand") -> ExecutionEnvironment:
         self.cold_starts += 1
         uid = self._uids.take() if self._caps.is_root and self._caps.setpriv_path else None
-        environment = ExecutionEnvironment(
-            env_id=uuid.uuid4().hex,
-            config=config,
-            code_dir=self._code_dir_for(config),
-            catalog=self._catalog,
-            caps=self._caps,
-            scratch_root=self._scratch_root,
-            uid=uid,
-            log_stream=stream_name(config.version, time.time()),
-            on_stopped=self._forget,
-        )
+        with contextlib.ExitStack() as teardown:
+            opt_dir = teardown.enter_context(self._opt_view_for(config)) if self._opt_view_for else None
+            environment = ExecutionEnvironment(
+                env_id=uuid.uuid4().hex,
+                config=config,
+                code_dir=self._code_dir_for(config),
+                catalog=self._catalog,
+                caps=self._caps,
+                scratch_root=self._scratch_root,
+                uid=uid,
+                log_stream=stream_name(config.version, time.time()),
+                on_stopped=self._forget,
+                initialization_type=initialization_type,
+                opt_dir=opt_dir,
+            )
+            self._teardowns[environment] = teardown.pop_all()
         self._all.add(environment)
         try:
             await environment.start()
@@ -135,6 +151,9 @@ class EnvironmentPool:
         self._idle.setdefault(pool_key(environment.config), []).append(environment)
 
     def _forget(self, environment: ExecutionEnvironment) -> None:
+        teardown = self._teardowns.pop(environment, None)
+        if teardown is not None:
+            teardown.close()
         self._all.discard(environment)
         self._retired.discard(environment)
         self._uids.give_back(environment.uid)
@@ -144,10 +163,12 @@ class EnvironmentPool:
             if not stack:
                 del self._idle[pool_key(environment.config)]
 
-    def retire(self, region: str, name: str) -> None:
-        """After an update or delete: idle environments stop now, busy ones when their invocation ends."""
+    def retire(self, region: str, name: str, version: str | None = None) -> None:
+        """After an update or delete of one version (None: every version of the function): idle environments stop
+        now, busy ones when their invocation ends."""
         for environment in list(self._all):
-            if environment.config.region == region and environment.config.name == name:
+            config = environment.config
+            if config.region == region and config.name == name and version in (None, config.version):
                 if environment.state is EnvironmentState.BUSY:
                     self._retired.add(environment)
                 else:
@@ -171,12 +192,15 @@ class EnvironmentPool:
             if now - environment.last_used > self._keep_alive:
                 environment.stop()
         idle = [e for e in idle if e.state is not EnvironmentState.STOPPED]
-        total = sum(e.config.memory_size for e in idle)
-        while idle and (total > self._max_idle_memory_mb or low_host_memory):
-            oldest = idle.pop(0)
+        if low_host_memory and idle:
+            idle.pop(0).stop()
+        # Under load environments are idle for microseconds between invokes: only settled ones count toward the cap.
+        settled = [e for e in idle if now - e.last_used > IDLE_CAP_GRACE_SECONDS and e.state is EnvironmentState.IDLE]
+        total = sum(e.config.memory_size for e in settled)
+        while settled and total > self._max_idle_memory_mb:
+            oldest = settled.pop(0)
             total -= oldest.config.memory_size
             oldest.stop()
-            low_host_memory = False
 
     def stop_all(self) -> None:
         for environment in list(self._all):

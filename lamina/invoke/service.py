@@ -5,6 +5,7 @@ import os
 import time
 
 from lamina.control.models import FunctionConfig
+from lamina.invoke.concurrency import ConcurrencyLease, ConcurrencyLimits
 from lamina.invoke.invocation import Invocation, InvocationOutcome
 from lamina.invoke.pool import EnvironmentPool
 from lamina.logs import format as log_format
@@ -24,9 +25,10 @@ def function_log_key(region: str, name: str) -> str:
 
 
 class InvocationService:
-    def __init__(self, pool: EnvironmentPool, logs: LogStore) -> None:
+    def __init__(self, pool: EnvironmentPool, logs: LogStore, concurrency: ConcurrencyLimits) -> None:
         self._pool = pool
         self._logs = logs
+        self._concurrency = concurrency
 
     async def invoke(
         self,
@@ -38,7 +40,9 @@ class InvocationService:
         client_context: str | None = None,
         cognito_identity: str | None = None,
         want_log_tail: bool = False,
+        concurrency_lease: ConcurrencyLease | None = None,
     ) -> InvocationOutcome:
+        """Run one invocation; 429 when over a concurrency limit, unless the caller already holds a lease."""
         invocation = Invocation(
             request_id=request_id,
             payload=payload,
@@ -48,10 +52,13 @@ class InvocationService:
             cognito_identity=cognito_identity,
             want_log_tail=want_log_tail,
         )
-        async with self._pool.lease(config) as environment:
-            environment.invoke(invocation)
-            outcome = await invocation.future
+        async with concurrency_lease or self._concurrency.acquire(config) as slot:
+            async with slot.provisioned or self._pool.lease(config) as environment:
+                environment.invoke(invocation)
+                outcome = await invocation.future
         log = self._invocation_log(config, invocation)
+        assert invocation.report is not None
+        outcome.duration_ms = invocation.report.duration_ms
         self._logs.append(function_log_key(config.region, config.name), environment.log_stream, log.getvalue())
         if want_log_tail:
             outcome.log_tail = log.tail_base64()

@@ -6,6 +6,7 @@ must end with the process gone, the endpoint closed and the pending invocation a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import json
 import os
@@ -62,6 +63,10 @@ def exit_message(request_id: str, returncode: int) -> str:
     return f"RequestId: {request_id} Error: {reason}"
 
 
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
 class ExecutionEnvironment:
     """Runs invocations of one function version, one at a time, in a sandbox."""
 
@@ -76,6 +81,8 @@ class ExecutionEnvironment:
         uid: int | None,
         log_stream: str,
         on_stopped: Callable[["ExecutionEnvironment"], None],
+        initialization_type: str = "on-demand",
+        opt_dir: Path | None = None,
     ) -> None:
         self.env_id = env_id
         self.config = config
@@ -84,10 +91,14 @@ class ExecutionEnvironment:
         self.state = EnvironmentState.STARTING
         self.last_used = time.monotonic()
         self._code_dir = code_dir
+        #: The function's layers, merged (see sandbox/opt.py), bound read-only at /opt.
+        self._opt_dir = opt_dir
         self._catalog = catalog
         self._caps = caps
         self._scratch_root = scratch_root
         self._on_stopped = on_stopped
+        #: AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand", or "provisioned-concurrency" for pre-initialised ones.
+        self.initialization_type = initialization_type
         self._endpoint = RuntimeApiEndpoint(self, uid)
         self._process: SandboxProcess | None = None
         self._loop = asyncio.get_running_loop()
@@ -109,15 +120,17 @@ class ExecutionEnvironment:
         sandboxed = self._caps.bwrap_path is not None
         task_root = TASK_ROOT if sandboxed else str(self._code_dir)
         runtime_root = RUNTIME_ROOT if sandboxed else str(BOOTSTRAPS_DIR)
-        opt_root = "/opt"
+        opt_root = "/opt" if sandboxed or self._opt_dir is None else str(self._opt_dir)
         launch = self._catalog.launch(self.config.runtime or "", task_root=task_root, opt_root=opt_root, sandboxed=sandboxed)
+        if self._runs_layer_bootstrap():
+            launch = dataclasses.replace(launch, argv=[f"{opt_root}/bootstrap"])
         spec = SandboxSpec(
             env_id=self.env_id,
             argv=launch.argv,
             env=self._environment(port, task_root, runtime_root, launch.env),
             code_dir=self._code_dir,
             runtime_dir=BOOTSTRAPS_DIR,
-            opt_dir=None,
+            opt_dir=self._opt_dir,
             ro_binds=launch.ro_binds,
             masks=launch.masks,
             symlinks=launch.symlinks,
@@ -139,11 +152,19 @@ class ExecutionEnvironment:
     def _missing_entrypoint(self) -> bytes | None:
         if not (self.config.runtime or "").startswith("provided"):
             return None
-        bootstrap = self._code_dir / "bootstrap"
-        if bootstrap.is_file() and os.access(bootstrap, os.X_OK):
+        if _is_executable(self._code_dir / "bootstrap") or self._runs_layer_bootstrap():
             return None
         message = "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
         return json.dumps({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": message}).encode()
+
+    def _runs_layer_bootstrap(self) -> bool:
+        """A custom runtime without /var/task/bootstrap runs a layer's /opt/bootstrap (AWS looks in that order)."""
+        return (
+            (self.config.runtime or "").startswith("provided")
+            and self._opt_dir is not None
+            and not _is_executable(self._code_dir / "bootstrap")
+            and _is_executable(self._opt_dir / "bootstrap")
+        )
 
     def _environment(self, port: int, task_root: str, runtime_root: str, runtime_env: dict[str, str]) -> dict[str, str]:
         config = self.config
@@ -153,7 +174,7 @@ class ExecutionEnvironment:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
             "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
             "AWS_REGION": config.region,
             "AWS_DEFAULT_REGION": config.region,

@@ -1,4 +1,5 @@
-"""Sized tmpfs mounts for a sandbox's /tmp, for hosts whose bwrap has no `--size`.
+"""Mounts Lamina makes itself: sized tmpfs for a sandbox's /tmp (for hosts whose bwrap has no `--size`), and
+read-only overlays that merge a function's layers into one /opt (bwrap before 0.9 has no overlay options).
 
 mount(2) is called through ctypes rather than a `mount` subprocess: spawning a
 process would cost milliseconds of the cold-start budget.
@@ -10,6 +11,7 @@ import errno
 import os
 from pathlib import Path
 
+_MS_RDONLY = 0x1
 _MS_NOSUID = 0x2
 _MS_NODEV = 0x4
 _MNT_DETACH = 0x2
@@ -23,6 +25,21 @@ def mount_tmpfs(target: Path, size_mb: int) -> None:
     if _libc.mount(b"tmpfs", os.fsencode(target), b"tmpfs", _MS_NOSUID | _MS_NODEV, options) != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"mount tmpfs on {target}: {os.strerror(code)}")
+
+
+def mount_overlay(target: Path, lower_dirs: list[Path]) -> None:
+    """Mount a read-only overlayfs of `lower_dirs` on `target`; the first directory is the top one (its files win)."""
+    lower = ":".join(_overlay_escape(str(path)) for path in lower_dirs)
+    options = f"lowerdir={lower}".encode()
+    flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+    if _libc.mount(b"overlay", os.fsencode(target), b"overlay", flags, options) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"mount overlay on {target}: {os.strerror(code)}")
+
+
+def _overlay_escape(path: str) -> str:
+    """overlayfs splits `lowerdir` on `:` and the options on `,`: a backslash makes either literal."""
+    return path.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
 
 
 def unmount(target: Path) -> None:

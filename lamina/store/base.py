@@ -29,6 +29,10 @@ class FunctionStore(Protocol):
         """Delete every version of a function, returning what was deleted."""
         ...
 
+    def delete_version(self, region: str, name: str, version: str) -> bool:
+        """Delete one published version; False when it was not there."""
+        ...
+
     def referenced_code(self) -> set[str]:
         """Content addresses of every code blob any version uses (for garbage collection)."""
         ...

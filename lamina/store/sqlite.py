@@ -89,6 +89,13 @@ class SqliteFunctionStore:
             ).fetchall()
         return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
 
+    def delete_version(self, region: str, name: str, version: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM functions WHERE region=? AND name=? AND version=?", (region, name, version)
+            )
+        return cursor.rowcount > 0
+
     def referenced_code(self) -> set[str]:
         with self._lock:
             return {row[0] for row in self._db.execute("SELECT DISTINCT code FROM functions")}

@@ -92,6 +92,24 @@ def lamina(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's standalone server (S3, SQS, SNS, EventBridge) on a free port; it prints the URL it bound."""
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-p0"], stdout=output, stderr=output)
+    try:
+        deadline = time.monotonic() + 30
+        while not (found := re.search(r"Running on (http://\S+)", log.read_text())):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto server did not start: {log.read_text()}")
+            time.sleep(0.1)
+        yield found.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
 def lambda_client(lamina: RunningServer):
     return client_for(lamina.endpoint)
 

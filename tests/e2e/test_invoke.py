@@ -316,3 +316,18 @@ def test_every_host_python_is_a_runtime(lambda_client, make_function, version):
     response, result = invoke(lambda_client, name)
     assert "FunctionError" not in response, result
     assert result == version
+
+
+def test_tag_changes_keep_environments_warm_and_code_changes_do_not(lambda_client, make_function):
+    name = make_function(code="def handler(e, c):\n    return 1\n")
+    arn = lambda_client.get_function_configuration(FunctionName=name)["FunctionArn"]
+
+    def cold() -> bool:
+        response = lambda_client.invoke(FunctionName=name, LogType="Tail", Payload=b"{}")
+        return "Init Duration" in base64.b64decode(response["LogResult"]).decode()
+
+    assert cold()
+    lambda_client.tag_resource(Resource=arn, Tags={"team": "lamina"})
+    assert not cold()
+    lambda_client.update_function_configuration(FunctionName=name, Description="new description")
+    assert cold()

@@ -15,7 +15,7 @@ class _Config:
     memory_size: int
     region: str = "us-east-1"
     version: str = "$LATEST"
-    revision_id: str = "r1"
+    environment_fingerprint: str = "f1"
 
 
 class _Environment:
@@ -89,3 +89,10 @@ def test_failed_or_retired_environments_are_never_reused() -> None:
     pool._release(environment, failed=True)  # type: ignore[arg-type]
     assert environment.state is EnvironmentState.STOPPED
     assert pool.environment_count == 0
+
+
+def test_environments_between_invokes_are_not_counted_toward_the_idle_cap() -> None:
+    pool = _pool(max_idle_memory_mb=1024)
+    busy_moments_ago = [_park(pool, f"f{i}", 1769, idle_for=0.001) for i in range(8)]
+    pool.evict()
+    assert all(environment.state is EnvironmentState.IDLE for environment in busy_moments_ago)
