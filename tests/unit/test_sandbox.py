@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from lamina.runtime_api.peer import loopback_socket_uid
 from lamina.sandbox import (
     CgroupUnavailable,
     HostCapabilities,
@@ -321,10 +322,10 @@ def test_outbound_tcp_works_and_shows_the_uid(caps: HostCapabilities, scratch_ro
     seen: dict[str, object] = {}
 
     def serve() -> None:
-        connection, (_host, peer_port) = listener.accept()
+        connection, peer = listener.accept()
         with connection:
             seen["data"] = connection.recv(100)
-            seen["uid"] = _loopback_socket_uid(peer_port)
+            seen["uid"] = loopback_socket_uid(peer, listener.getsockname())
             connection.sendall(b"pong")
 
     server = threading.Thread(target=serve, daemon=True)
@@ -338,16 +339,6 @@ def test_outbound_tcp_works_and_shows_the_uid(caps: HostCapabilities, scratch_ro
         listener.close()
     assert code == 0, output
     assert "pong" in output and seen == {"data": b"ping", "uid": UID}
-
-
-def _loopback_socket_uid(port: int) -> int | None:
-    """The owner of the 127.0.0.1:`port` TCP socket, as the server finds it in /proc/net/tcp."""
-    wanted = f"0100007F:{port:04X}"
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[1] == wanted:
-            return int(fields[7])
-    return None
 
 
 @real_host
