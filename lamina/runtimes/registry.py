@@ -49,13 +49,23 @@ class RuntimeUnavailable(Exception):
 
 
 def _python_candidates(version: str) -> list[str]:
-    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    found = sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
-    found += [f"/usr/local/bin/python{version}", f"/usr/bin/python{version}"]
-    current = os.path.realpath(sys.executable)
+    """System interpreters first: distributions build them with PGO/LTO, which cuts a cold start's init by ~20 ms
+    against a default source build (pyenv), and they live under /usr, which every sandbox already sees."""
+    found = [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
     if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
-        found.insert(0, current)
-    return found
+        found.append(os.path.realpath(sys.executable))
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    return found + sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
+
+
+def _host_package_dirs(interpreter: Interpreter) -> list[str]:
+    """Where the interpreter finds installed packages: site-packages, and Debian's dist-packages for /usr builds."""
+    version = interpreter.version
+    dirs = [f"{interpreter.prefix}/lib/python{version}/site-packages"]
+    if interpreter.prefix == "/usr":
+        dirs += ["/usr/lib/python3/dist-packages", f"/usr/lib/python{version}/dist-packages",
+                 f"/usr/local/lib/python{version}/dist-packages", f"/usr/local/lib/python{version}/site-packages"]
+    return dirs
 
 
 def discover_pythons() -> dict[str, Interpreter]:
@@ -138,14 +148,13 @@ class RuntimeCatalog:
 
     @staticmethod
     def _python(interpreter: Interpreter, runtime: str, runtime_root: str, sandboxed: bool) -> RuntimeLaunch:
-        site_packages = f"{interpreter.prefix}/lib/python{interpreter.version}/site-packages"
         binds = [] if interpreter.prefix == "/usr" else [(interpreter.prefix, interpreter.prefix)]
         return RuntimeLaunch(
             argv=[interpreter.executable, f"{runtime_root}/python/bootstrap.py"],
             env={"AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}", "PYTHONUNBUFFERED": "1"},
             ro_binds=binds,
-            # The host's site-packages would leak host packages (and their .pth start-up cost) into functions.
-            masks=[site_packages] if sandboxed and os.path.isdir(site_packages) else [],
+            # The host's packages would leak into functions (with their .pth start-up cost), as AWS's runtime has none.
+            masks=[path for path in _host_package_dirs(interpreter) if os.path.isdir(path)] if sandboxed else [],
             symlinks=[(interpreter.prefix, "/var/lang")] if sandboxed and binds else [],
         )
 
