@@ -47,7 +47,11 @@ class RuntimeApiEndpoint:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: HttpProtocol(
-                self.handle, max_body=MAX_RESPONSE_BYTES * 2, on_error=self._on_error, accept=self._accept
+                self.handle,
+                max_body=MAX_RESPONSE_BYTES * 2,
+                on_error=self._on_error,
+                accept=self._accept,
+                hold_pipelined=True,
             ),
             "127.0.0.1",
             0,

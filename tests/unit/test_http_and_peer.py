@@ -129,3 +129,34 @@ def test_peer_uid_sees_the_connecting_process_uid() -> None:
         accepted.close()
         os.waitpid(child, 0)
         listener.close()
+
+
+def test_hold_pipelined_answers_lone_requests_at_once_and_pipelined_ones_in_order() -> None:
+    async def scenario() -> tuple[bytes, bytes]:
+        loop = asyncio.get_running_loop()
+
+        def handler(request: Request):
+            if request.path == "/next":
+                parked: asyncio.Future[Response] = loop.create_future()
+                loop.call_later(0.05, parked.set_result, Response(200, b"event"))
+                return parked
+            return Response(202, b"accepted")
+
+        server = await loop.create_server(
+            lambda: HttpProtocol(handler, max_body=1024, on_error=_on_error, hold_pipelined=True), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        try:
+            lone = await _exchange(port, b"POST /response HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 1)
+            pipelined = await _exchange(
+                port,
+                b"POST /response HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n",
+                2,
+            )
+            return lone, pipelined
+        finally:
+            server.close()
+
+    lone, pipelined = asyncio.run(scenario())
+    assert lone.startswith(b"HTTP/1.1 202") and lone.endswith(b"accepted")
+    assert pipelined.index(b"accepted") < pipelined.index(b"event")
