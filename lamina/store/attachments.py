@@ -7,11 +7,10 @@ own tables, and are read once at start-up: the control plane keeps them in memor
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from lamina.store.database import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_tags (
@@ -60,13 +59,9 @@ class AttachmentStore(Protocol):
         ...
 
 
-class SqliteAttachmentStore:
+class SqliteAttachmentStore(SqliteDatabase):
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
 
     def all_tags(self) -> dict[tuple[str, str], dict[str, str]]:
         with self._lock:
@@ -120,7 +115,3 @@ class SqliteAttachmentStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

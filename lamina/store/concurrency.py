@@ -5,11 +5,10 @@ backend only has to implement these few calls.
 """
 from __future__ import annotations
 
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from lamina.store.database import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_concurrency (
@@ -56,13 +55,9 @@ class ConcurrencyStore(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteConcurrencyStore:
+class SqliteConcurrencyStore(SqliteDatabase):
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
 
     def reserved(self) -> dict[tuple[str, str], int]:
         with self._lock:
@@ -106,7 +101,3 @@ class SqliteConcurrencyStore:
                     "DELETE FROM provisioned_concurrency WHERE region=? AND name=? AND qualifier=?",
                     (region, name, qualifier),
                 )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

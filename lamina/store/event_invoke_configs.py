@@ -6,10 +6,9 @@ so the function store's interface stays as narrow as it is.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Any, Protocol
+from lamina.store.database import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_invoke_configs (
@@ -34,13 +33,9 @@ class EventInvokeConfigStore(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteEventInvokeConfigStore:
+class SqliteEventInvokeConfigStore(SqliteDatabase):
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
 
     def load_all(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -63,7 +58,3 @@ class SqliteEventInvokeConfigStore:
                     "DELETE FROM event_invoke_configs WHERE region=? AND name=? AND qualifier=?",
                     (region, name, qualifier),
                 )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

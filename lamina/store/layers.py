@@ -6,12 +6,11 @@ all versions of a layer were deleted (as AWS does). The tables live in the same 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Callable, Protocol
 
 from lamina.control.layer_models import LayerVersion
+from lamina.store.database import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -55,13 +54,9 @@ class LayerStore(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteLayerStore:
+class SqliteLayerStore(SqliteDatabase):
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
 
     def publish(self, region: str, name: str, build: Callable[[int], LayerVersion]) -> LayerVersion:
         with self._lock:
@@ -118,7 +113,3 @@ class SqliteLayerStore:
     def referenced_code(self) -> set[str]:
         with self._lock:
             return {row[0] for row in self._db.execute("SELECT DISTINCT code FROM layer_versions")}
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

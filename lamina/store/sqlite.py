@@ -1,17 +1,16 @@
-"""SQLite (WAL) implementation of the function store: the embedded default.
+"""SQLite implementation of the function store: the embedded default (durability: see database.py).
 
-WAL with synchronous=NORMAL survives `kill -9` of the server at any moment: a write either committed or did not.
 Records are JSON documents keyed by (region, name, version) so new configuration fields need no migration.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from pathlib import Path
 
 from lamina.control.models import FunctionConfig
 from lamina.store.base import StoreConflict
+from lamina.store.database import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions (
@@ -25,13 +24,9 @@ CREATE TABLE IF NOT EXISTS functions (
 """
 
 
-class SqliteFunctionStore:
+class SqliteFunctionStore(SqliteDatabase):
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
 
     def get(self, region: str, name: str, version: str) -> FunctionConfig | None:
         with self._lock:
@@ -99,7 +94,3 @@ class SqliteFunctionStore:
     def referenced_code(self) -> set[str]:
         with self._lock:
             return {row[0] for row in self._db.execute("SELECT DISTINCT code FROM functions")}
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

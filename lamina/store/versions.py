@@ -8,13 +8,12 @@ aliases. It lives in the same SQLite file, in its own tables, and is read once a
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from lamina.control.alias_model import AliasConfig
+from lamina.store.database import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_publish_marks (
@@ -62,13 +61,9 @@ class VersionStore(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteVersionStore:
+class SqliteVersionStore(SqliteDatabase):
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
 
     def marks(self) -> dict[tuple[str, str], PublishMark]:
         with self._lock:
@@ -110,7 +105,3 @@ class SqliteVersionStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
