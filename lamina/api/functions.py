@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
+from lamina.api import listing
 from lamina.api.router import Router
 from lamina.api.wire import Call
 from lamina.api.versions import list_all_versions
@@ -15,7 +16,6 @@ from lamina.control.tags import TagService, check_create_tags
 from lamina.errors import validation_error
 from lamina.http.server import Response
 
-DEFAULT_PAGE_SIZE = 50
 
 
 class FunctionOperations:
@@ -99,7 +99,7 @@ class FunctionOperations:
         function_version = call.query("FunctionVersion")
         if function_version is not None and function_version != "ALL":
             raise validation_error(function_version, "functionVersion", "Member must satisfy enum value set: [ALL]")
-        max_items = _max_items(call.query("MaxItems"))
+        max_items = listing.max_items(call.query("MaxItems"))
         if function_version == "ALL":
             return call.reply(200, list_all_versions(self._service, call.region, call.query("Marker"), max_items))
         functions = self._service.list_latest(call.region)
@@ -127,17 +127,6 @@ class FunctionOperations:
             },
         )
 
-
-def _max_items(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_PAGE_SIZE
-    if not raw.lstrip("-").isdigit():
-        raise validation_error(raw, "maxItems", "Member must be an integer")
-    if int(raw) < 1:
-        raise validation_error(raw, "maxItems", "Member must have value greater than or equal to 1")
-    if int(raw) > 10000:
-        raise validation_error(raw, "maxItems", "Member must have value less than or equal to 10000")
-    return int(raw)
 
 
 def _creating_view(config: FunctionConfig) -> dict[str, Any]:

@@ -201,7 +201,7 @@ _UPDATE_CODE_SHAPE: dict[str, _Shape] = {
 
 def _require_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        _unreadable("the request body", "an object", body)
+        unreadable("the request body", "an object", body)
     return body
 
 
@@ -211,34 +211,35 @@ def _check_types(value: Any, shape: _Shape, path: str) -> None:
         return
     if isinstance(shape, dict):
         if not isinstance(value, dict):
-            _unreadable(path, "an object", value)
+            unreadable(path, "an object", value)
         for name, member in shape.items():
             _check_types(value.get(name), member, f"{path}.{name}" if path else name)
     elif isinstance(shape, _ListOf):
         if not isinstance(value, list):
-            _unreadable(path, "a list", value)
+            unreadable(path, "a list", value)
         for index, item in enumerate(value):
             _check_types(item, shape.member, f"{path}[{index}]")
     elif isinstance(shape, _MapOf):
         if not isinstance(value, dict):
-            _unreadable(path, "an object", value)
+            unreadable(path, "an object", value)
         for key, item in value.items():
             _check_types(item, shape.value, f"{path}.{key}")
     elif shape is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            _unreadable(path, "an integer", value)
+            unreadable(path, "an integer", value)
         if value not in _INT32:
             raise InvalidRequestContentException(
                 f"Could not parse request body into json: {path} is out of range for a 32-bit integer."
             )
     elif shape is bool:
         if not isinstance(value, bool):
-            _unreadable(path, "a boolean", value)
+            unreadable(path, "a boolean", value)
     elif not isinstance(value, str):
-        _unreadable(path, "a string", value)
+        unreadable(path, "a string", value)
 
 
-def _unreadable(path: str, expected: str, value: Any) -> NoReturn:
+def unreadable(path: str, expected: str, value: Any) -> NoReturn:
+    """Jackson could not bind the member: AWS answers InvalidRequestContentException."""
     raise InvalidRequestContentException(
         f"Could not parse request body into json: expected {expected} for {path}, got {_json_kind(value)}."
     )

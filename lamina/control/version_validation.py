@@ -6,10 +6,11 @@ model's constraints are reported together in one ValidationException, then Lambd
 from __future__ import annotations
 
 import re
-from typing import Any, NoReturn
+from typing import Any
 
 from lamina.control.arns import LATEST
-from lamina.errors import InvalidParameterValueException, InvalidRequestContentException, ValidationException
+from lamina.control.validation import unreadable
+from lamina.errors import InvalidParameterValueException, ValidationException
 
 ALIAS_NAME_PATTERN = r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)"
 FUNCTION_VERSION_PATTERN = r"(\$LATEST(\.PUBLISHED)?|[0-9]+)"
@@ -26,13 +27,6 @@ _WEIGHT_VALUES = (
     "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, "
     "Member must have value greater than or equal to 0.0, Member must not be null]"
 )
-
-
-def unreadable(path: str, expected: str, value: Any) -> NoReturn:
-    """Jackson could not bind the member: AWS answers InvalidRequestContentException."""
-    raise InvalidRequestContentException(
-        f"Could not parse request body into json: expected {expected} for {path}, got {_json_kind(value)}."
-    )
 
 
 def check_alias_request(body: dict[str, Any], *, name: str | None, creating: bool) -> None:
@@ -178,15 +172,3 @@ def _violation(value: Any, field: str, constraint: str) -> str:
 
 def _matches(pattern: str, text: str) -> bool:
     return re.fullmatch(pattern, text, re.ASCII) is not None
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
