@@ -12,7 +12,6 @@ import functools
 from collections import deque
 from http import HTTPStatus
 from typing import Awaitable, Callable, Union
-from urllib.parse import unquote
 
 import httptools
 
@@ -22,20 +21,15 @@ _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 class Request:
     """One parsed request; `headers` has lower-cased names (the last value wins)."""
 
-    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "peer")
+    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive")
 
-    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, peer: object) -> None:
+    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.body = body
         self.keep_alive = True
-        self.peer = peer
-
-    def path_segments(self) -> list[str]:
-        """Percent-decoded path segments (function names arrive as `%3A`/`%24`-encoded ARNs)."""
-        return [unquote(segment) for segment in self.path.split("/")[1:]]
 
 
 class Response:
@@ -89,13 +83,11 @@ class HttpProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._too_large = False
-        self.peer: object = None
         self.closed = False
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop transports are not asyncio subclasses
-        self.peer = transport.get_extra_info("peername")
         if self._accept is not None and not self._accept(transport):
             transport.abort()
             self.closed = True
@@ -152,7 +144,6 @@ class HttpProtocol(asyncio.Protocol):
             parsed.query.decode("latin-1") if parsed.query else "",
             self._headers,
             b"".join(self._body),
-            self.peer,
         )
         request.keep_alive = self._parser.should_keep_alive()
         if self._too_large:

@@ -43,7 +43,6 @@ class Invocation:
     trace_id: str
     client_context: str | None = None
     cognito_identity: str | None = None
-    want_log_tail: bool = False
     report: InvocationReport | None = None
     future: asyncio.Future[InvocationOutcome] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 

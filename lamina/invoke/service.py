@@ -50,7 +50,6 @@ class InvocationService:
             trace_id=new_trace_id(),
             client_context=client_context,
             cognito_identity=cognito_identity,
-            want_log_tail=want_log_tail,
         )
         async with concurrency_lease or self._concurrency.acquire(config) as slot:
             async with slot.provisioned or self._pool.lease(config) as environment:
