@@ -4,18 +4,38 @@ Why not a framework: the invoke path and the Runtime API are the hot path (three
 and a framework's per-request machinery costs more than the whole round trip budget (0.7 ms p50). Parsing is
 httptools (llhttp, the parser behind Node and uvicorn); this module only frames requests and responses. It
 supports keep-alive, pipelining (responses are written in request order) and `Expect: 100-continue`.
+
+It also bounds what one connection can hold (`HttpLimits`: head size, header count, URL length, header, body and
+idle timeouts; a body limit checked on Content-Length before any body byte is read) and how many connections one
+peer can open (`ConnectionLimiter`). A refused request is answered through `on_error` with an `HttpError`, then
+the connection is closed.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import resource
 from collections import deque
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Awaitable, Callable, Union
+from typing import Awaitable, Callable, NoReturn, Union
 
 import httptools
 
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+#: "No limit" for sizes: an int, so the checks per header need no None test.
+UNLIMITED = 1 << 62
+#: After a refusal our side is shut and what the client still sends is discarded this long, so that a client busy
+#: sending a body it was refused reads the answer rather than a connection reset.
+LINGER_SECONDS = 1.0
+#: Parsed requests waiting behind a busy one; reading pauses above this, so pipelining cannot buffer without bound.
+MAX_QUEUED_REQUESTS = 32
+#: What the open-files limit keeps free of API connections: environments (pipes, Runtime API sockets), databases,
+#: logs. A quarter of the limit, at least 1024 but never more than half.
+_MIN_FD_RESERVE = 1024
+
+# Where a connection is: between requests, inside a request's head, inside its body, or answered a refusal.
+_IDLE, _HEAD, _BODY, _LINGER = 0, 1, 2, 3
 
 
 class Request:
@@ -54,8 +74,100 @@ HandlerResult = Union[Response, Awaitable[Response]]
 Handler = Callable[[Request], HandlerResult]
 
 
+class HttpError(Exception):
+    """A request refused by this layer before its handler ran; `status` says why (400, 408, 413, 414, 431)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class BodyTooLarge(HttpError):
+    """A body over its limit, refused on its Content-Length or as soon as a chunked body grows past it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request must be smaller than {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one connection may hold; the defaults limit nothing (the Runtime API: a runtime parks `next` for minutes).
+
+    Sizes are bytes: request line and headers (431 above), distinct headers (431), the request target (414).
+    Timeouts are seconds (None: none). The header timeout runs from a request's first byte (a new connection's first
+    request: from the connection's opening); a body is refused once a whole body-timeout period passes with nothing
+    received (checked once a period, not per read); the idle timeout closes a keep-alive connection between requests.
+    """
+
+    max_head: int = UNLIMITED
+    max_headers: int = UNLIMITED
+    max_url: int = UNLIMITED
+    header_timeout: float | None = None
+    body_timeout: float | None = None
+    idle_timeout: float | None = None
+
+
+class ConnectionLimiter:
+    """Caps one listener's connections in total and per peer address, so that no client can use up the server's file
+    descriptors or crowd the others out; a connection over either cap is closed as soon as it is accepted."""
+
+    __slots__ = ("total", "per_peer", "_open", "_by_peer")
+
+    def __init__(self, total: int, per_peer: int) -> None:
+        self.total = total
+        self.per_peer = per_peer
+        self._open = 0
+        self._by_peer: dict[str, int] = {}
+
+    @classmethod
+    def within(cls, open_files: int, total: int = 0, per_peer: int = 0) -> ConnectionLimiter:
+        """Caps for a process allowed `open_files` descriptors: by default all but a reserve, half of it per peer."""
+        total = total or open_files - min(max(open_files // 4, _MIN_FD_RESERVE), open_files // 2)
+        return cls(total, per_peer or max(1, total // 2))
+
+    def admit(self, peer: str) -> bool:
+        held = self._by_peer.get(peer, 0)
+        if held >= self.per_peer or self._open >= self.total:
+            return False
+        self._by_peer[peer] = held + 1
+        self._open += 1
+        return True
+
+    def release(self, peer: str) -> None:
+        self._open -= 1
+        held = self._by_peer.pop(peer) - 1
+        if held:
+            self._by_peer[peer] = held
+
+
+def raise_open_files_limit() -> int:
+    """Raises RLIMIT_NOFILE's soft limit to the hard one and returns it (sandboxes set their own 1,024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 class HttpProtocol(asyncio.Protocol):
-    """Parses requests off one connection and hands them, in order, to `handler`."""
+    """Parses requests off one connection and hands them, in order, to `handler`.
+
+    `max_body` is the body every request may have; `body_limit(method, path)` is asked (on Content-Length, or at the
+    start of a chunked body) for the limit of a request that may exceed it.
+    """
+
+    __slots__ = (
+        "_handler", "_max_body", "_on_error", "_body_limit", "_limits", "_max_head", "_max_url", "_connections",
+        "_peer", "_accept", "_on_close", "_hold_pipelined", "_held", "_parser", "_transport", "_loop", "_queue",
+        "_busy", "_state", "_begun", "_fresh", "_url", "_headers", "_head_size", "_head_bytes",
+        "_request", "_body", "_body_size", "_body_mark", "_limit", "_stopping", "_refused", "_read_paused",
+        "_write_paused", "_deadline", "_timer", "_timer_at", "closed",
+    )
 
     def __init__(
         self,
@@ -63,6 +175,9 @@ class HttpProtocol(asyncio.Protocol):
         *,
         max_body: int,
         on_error: Callable[[Request, BaseException], Response],
+        body_limit: Callable[[str, str], int] | None = None,
+        limits: HttpLimits = HttpLimits(),
+        connections: ConnectionLimiter | None = None,
         accept: Callable[[asyncio.Transport], bool] | None = None,
         on_close: Callable[["HttpProtocol"], None] | None = None,
         hold_pipelined: bool = False,
@@ -70,95 +185,189 @@ class HttpProtocol(asyncio.Protocol):
         self._handler = handler
         self._max_body = max_body
         self._on_error = on_error
+        self._body_limit = body_limit
+        self._limits = limits
+        self._max_head = limits.max_head  # the two limits checked per parser callback
+        self._max_url = limits.max_url
+        self._connections = connections
+        self._peer: str | None = None
         self._accept = accept
         self._on_close = on_close
         self._hold_pipelined = hold_pipelined
         self._held: list[bytes] = []
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
-        self._queue: deque[Request] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[Request | _Refusal] = deque()
         self._busy = False
+        self._state = _IDLE
+        self._begun = 0  # requests begun on this connection
+        self._fresh = True  # no request begun yet: the header timeout runs from the connection's opening
         self._url = b""
         self._headers: dict[str, str] = {}
+        self._head_size = 0  # bytes of the parsed header lines
+        self._head_bytes = 0  # bytes received while the head is unfinished
+        self._request: Request | None = None
         self._body: list[bytes] = []
         self._body_size = 0
-        self._too_large = False
+        self._body_mark = 0  # the body's size when its stall timer was last armed
+        self._limit = max_body
+        self._stopping: HttpError | None = None  # raised in a parser callback, to stop the parser
+        self._refused = False
+        self._read_paused = False
+        self._write_paused = False
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self.closed = False
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop transports are not asyncio subclasses
-        if self._accept is not None and not self._accept(transport):
+        self._loop = asyncio.get_running_loop()
+        if self._connections is not None:
+            peer = transport.get_extra_info("peername")
+            address = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+            if not self._connections.admit(address):
+                transport.abort()
+                self.closed = True
+                return
+            self._peer = address
+        if self._accept is not None and not self._accept(self._transport):  # type: ignore[arg-type]
             transport.abort()
             self.closed = True
+            return
+        self._expire_in(self._limits.header_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # the rest of a refused request, discarded while we linger
+        state, begun = self._state, self._begun
         try:
             self._parser.feed_data(data)
-        except (httptools.HttpParserUpgrade, httptools.HttpParserError):
-            self._fail(400)
+        except httptools.HttpParserUpgrade:
+            # `Upgrade:` (h2c, websocket) or CONNECT: answer the request as HTTP/1.1, then close.
+            last = self._queue[-1] if self._queue else None
+            if isinstance(last, Request):
+                last.keep_alive = False
+            self._refused = True
+        except httptools.HttpParserError as error:
+            self._refuse(self._stopping or HttpError(400, f"Could not parse the HTTP request: {error}"))
             return
-        # Dispatch once the whole chunk is parsed, so pipelined requests are all queued (see hold_pipelined).
+        if self._state == _HEAD and (self._begun == begun or (self._begun == begun + 1 and state == _IDLE)):
+            # This read ends inside an unfinished head that spans all of it (a head that began after another request
+            # in the same read is counted from the next read on): what the parser buffers stays bounded.
+            self._head_bytes += len(data)
+            if self._head_bytes > self._max_head:
+                self._refuse(_head_too_large(self._limits))
+                return
+        if len(self._queue) >= MAX_QUEUED_REQUESTS:
+            self._update_reading()
         if not self._busy:
+            # Dispatch once the whole chunk is parsed, so pipelined requests are all queued (see hold_pipelined).
             self._drain()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._update_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._queue.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._peer is not None and self._connections is not None:
+            self._connections.release(self._peer)
+            self._peer = None
         if self._on_close is not None:
             self._on_close(self)
 
     # -- httptools callbacks -------------------------------------------------------------------------------------
     def on_message_begin(self) -> None:
+        self._state = _HEAD
+        self._begun += 1
+        if self._fresh:
+            self._fresh = False
+        else:
+            self._expire_in(self._limits.header_timeout)
         self._url = b""
         self._headers = {}
+        self._head_size = self._head_bytes = self._body_size = 0
         self._body = []
-        self._body_size = 0
-        self._too_large = False
+        self._limit = self._max_body
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self._max_url:
+            self._stop(HttpError(414, f"Request URI must be smaller than {self._max_url} bytes"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self._max_head:
+            self._stop(_head_too_large(self._limits))
 
     def on_headers_complete(self) -> None:
-        length = self._headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self._max_body:
-            self._too_large = True
-        elif self._headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
+        limits = self._limits
+        if len(self._headers) > limits.max_headers:  # repeats of one name count once: they cost no memory
+            self._stop(HttpError(431, f"Request must have at most {limits.max_headers} headers"))
+        if len(self._url) + self._head_size > self._max_head:
+            self._stop(_head_too_large(limits))
+        self._state = _BODY
+        try:
+            parsed = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            self._stop(HttpError(400, "Could not parse the HTTP request: invalid request target"))
+        headers = self._headers
+        request = self._request = Request(
+            self._parser.get_method().decode("ascii"),
+            parsed.path.decode("latin-1"),
+            parsed.query.decode("latin-1") if parsed.query else "",
+            headers,
+            b"",
+        )
+        request.keep_alive = self._parser.should_keep_alive()
+        length = headers.get("content-length")
+        declared = int(length) if length is not None and length.isdigit() else 0
+        chunked = "transfer-encoding" in headers
+        if declared > self._limit or (chunked and self._body_limit is not None):
+            if self._body_limit is not None:
+                self._limit = self._body_limit(request.method, request.path)
+            if declared > self._limit:
+                self._stop(BodyTooLarge(self._limit))
+        if declared or chunked:
+            self._body_mark = 0
+            self._expire_in(limits.body_timeout)
+        if headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        if self._body_size > self._max_body:
-            self._too_large = True
-        if not self._too_large:
-            self._body.append(body)
+        if self._body_size > self._limit:
+            self._stop(BodyTooLarge(self._limit))
+        self._body.append(body)
 
     def on_message_complete(self) -> None:
-        parsed = httptools.parse_url(self._url)
-        request = Request(
-            self._parser.get_method().decode("ascii"),
-            parsed.path.decode("latin-1"),
-            parsed.query.decode("latin-1") if parsed.query else "",
-            self._headers,
-            b"".join(self._body),
-        )
-        request.keep_alive = self._parser.should_keep_alive()
-        if self._too_large:
-            request.body = b""
-            self._queue.append(_TooLarge(request))
-        else:
-            self._queue.append(request)
+        self._state = _IDLE
+        self._deadline = None  # no timeout while the request is handled (an invoke, a parked `next`)
+        request = self._request
+        assert request is not None
+        request.body = b"".join(self._body)
+        self._queue.append(request)
+        self._request = None
 
     # -- dispatch ------------------------------------------------------------------------------------------------
     def _drain(self) -> None:
         while self._queue and not self.closed:
             request = self._queue.popleft()
-            if isinstance(request, _TooLarge):
-                self._write(request.request, self._on_error(request.request, BodyTooLarge()))
-                continue
+            if isinstance(request, _Refusal):
+                self._write_refusal(request)
+                return
             try:
                 result = self._handler(request)
             except Exception as error:  # noqa: BLE001 - every failure becomes an AWS-shaped response
@@ -172,7 +381,11 @@ class HttpProtocol(asyncio.Protocol):
                 result.add_done_callback(functools.partial(self._future_done, request))
             else:
                 asyncio.ensure_future(self._finish(request, result))
-            return
+            break
+        if self._read_paused:
+            self._update_reading()
+        if not self._busy and self._state == _IDLE and not self.closed:
+            self._expire_in(self._limits.idle_timeout)
 
     async def _finish(self, request: Request, pending: Awaitable[Response]) -> None:
         try:
@@ -211,20 +424,93 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.close()
             self.closed = True
 
-    def _fail(self, status: int) -> None:
-        if self._transport is not None and not self.closed:
-            self._transport.write(Response(status).encode(False))
-            self._transport.close()
-        self.closed = True
+    # -- limits ----------------------------------------------------------------------------------------------------
+    def _stop(self, error: HttpError) -> NoReturn:
+        """From a parser callback: stop parsing here; data_received refuses the request."""
+        self._stopping = error
+        raise error
+
+    def _refuse(self, error: HttpError) -> None:
+        """Stop reading requests; answer `error` after the answers already due, then close."""
+        self._refused = True
+        self._deadline = None
+        request = self._request or Request("", "", "", {}, b"")
+        request.keep_alive = False
+        self._queue.append(_Refusal(request, error))
+        if not self._busy:
+            self._drain()
+
+    def _write_refusal(self, refusal: _Refusal) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        data = self._on_error(refusal.request, refusal.error).encode(False)
+        if self._held:
+            data = b"".join(self._held) + data
+            self._held.clear()
+        transport.write(data)
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._state = _LINGER
+        self._expire_in(LINGER_SECONDS)
+
+    def _update_reading(self) -> None:
+        """Reading pauses while the client does not read its answers or has many requests queued: either would
+        otherwise make this connection buffer without bound."""
+        pause = self._write_paused or len(self._queue) >= MAX_QUEUED_REQUESTS
+        if pause != self._read_paused and self._transport is not None and not self.closed:
+            self._read_paused = pause
+            if pause:
+                self._transport.pause_reading()
+            else:
+                self._transport.resume_reading()
+
+    def _expire_in(self, seconds: float | None) -> None:
+        """Moves the connection's one deadline. Its timer is re-armed only when it would fire too late, so a busy
+        keep-alive connection costs a float store per request, not a timer."""
+        if seconds is None:
+            self._deadline = None
+            return
+        assert self._loop is not None
+        deadline = self._deadline = self._loop.time() + seconds
+        if self._timer is None or deadline < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer_at = deadline
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None or self.closed or self._transport is None:
+            return
+        assert self._loop is not None
+        if self._loop.time() < deadline:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer_at = deadline
+        elif self._state == _HEAD:
+            self._refuse(HttpError(408, f"Request headers not received within {self._limits.header_timeout:g} s"))
+        elif self._state == _BODY and self._body_size != self._body_mark:
+            # The body moved since the timer was armed (checked here rather than per read): another period.
+            self._body_mark = self._body_size
+            self._expire_in(self._limits.body_timeout)
+        elif self._state == _BODY:
+            self._refuse(HttpError(408, f"Request body stalled: nothing received for {self._limits.body_timeout:g} s"))
+        else:  # idle between requests, or done lingering after a refusal
+            if self._state == _LINGER or self._transport.get_write_buffer_size():
+                self._transport.abort()  # nothing more to say, or a client that does not read what it is sent
+            else:
+                self._transport.close()
+            self.closed = True
 
 
-class BodyTooLarge(Exception):
-    """Raised into the error mapper when a request body exceeds the server's limit."""
+def _head_too_large(limits: HttpLimits) -> HttpError:
+    return HttpError(431, f"Request line and headers must be smaller than {limits.max_head} bytes")
 
 
-class _TooLarge:
-    __slots__ = ("request",)
+class _Refusal:
+    __slots__ = ("request", "error")
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, error: HttpError) -> None:
         self.request = request
-
+        self.error = error
