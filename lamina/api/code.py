@@ -1,6 +1,8 @@
-"""Code.Location downloads: GetFunction hands out a Lamina URL that serves the stored zip."""
+"""Code.Location downloads (GetFunction hands out a Lamina URL that serves the stored zip), and Lamina's own view of
+its code storage for operators."""
 from __future__ import annotations
 
+import asyncio
 import re
 
 from lamina.api.router import Router
@@ -18,6 +20,7 @@ class CodeDownloads:
 
     def register(self, router: Router) -> None:
         router.add("GET", "/lamina/code/{Blob}", self.download)
+        router.add("GET", "/lamina/code-storage", self.storage)
 
     def download(self, call: Call) -> Response:
         match = _ADDRESS.fullmatch(call.params["Blob"])
@@ -25,3 +28,7 @@ class CodeDownloads:
         if path is None or not path.is_file():
             raise ResourceNotFoundException("The resource you requested does not exist.")
         return Response(200, path.read_bytes(), [("x-amzn-RequestId", call.request_id), ("Content-Type", "application/zip")])
+
+    async def storage(self, call: Call) -> Response:
+        """Extracted code stored (what --code-storage-limit applies to), the limit, and the number of trees."""
+        return call.reply(200, await asyncio.to_thread(self._code.usage))

@@ -6,7 +6,7 @@ import binascii
 import json
 
 from lamina.api.router import Router
-from lamina.api.wire import Call
+from lamina.api.wire import Call, parse_json
 from lamina.asyncinvoke.dispatcher import AsyncInvoker
 from lamina.control.arns import function_arn, merge_qualifier, parse_function_name
 from lamina.control.functions import FunctionService
@@ -45,7 +45,7 @@ def _client_context(raw: str | None) -> str | None:
         raise InvalidParameterValueException("Client context must be smaller than 3583 bytes.")
     try:
         decoded = base64.b64decode(raw, validate=True).decode()
-        json.loads(decoded)
+        parse_json(decoded)
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
         raise InvalidRequestContentException("Client context must be a valid Base64-encoded JSON object.") from error
     return decoded
@@ -57,7 +57,7 @@ def runtime_payload(config: FunctionConfig, payload: bytes) -> bytes:
         return b"{}"
     if not (config.runtime or "").startswith("provided"):
         try:
-            json.loads(payload)
+            parse_json(payload)
         except (ValueError, UnicodeDecodeError) as error:
             raise _json_error(error) from error
     return payload

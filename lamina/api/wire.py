@@ -12,6 +12,36 @@ from lamina.http.server import Request, Response
 
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
 JSON_TYPE = ("Content-Type", "application/json")
+#: Jackson's word for it; Python's parser gives up at its recursion limit, AWS's at 1000 levels.
+TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
+# What can decode to a surrogate code point: a \uD800-\uDFFF escape, or its bytes in UTF-8 (which json.loads lets
+# through). Paired escapes (emoji) match too; only the parsed strings tell a lone one.
+_SURROGATE_SOURCE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """json.loads, with nesting past the interpreter's recursion limit a ValueError like any unreadable document
+    (a RecursionError would otherwise end as a 500)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
+
+
+def _lone_surrogate(document: Any) -> str | None:
+    """A lone surrogate in any string of the document (key or value), found without recursion."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and (found := _SURROGATE.search(value)):
+            return found.group()
+    return None
 
 
 class Call:
@@ -37,11 +67,13 @@ class Call:
         if not body:
             return {}
         try:
-            document = json.loads(body)
+            document = parse_json(body)
         except (ValueError, UnicodeDecodeError) as error:
             raise InvalidRequestContentException(f"Could not parse request body into json: {error}") from error
         if not isinstance(document, dict):
             raise InvalidRequestContentException("Could not parse request body into json: expected a JSON object")
+        if _SURROGATE_SOURCE.search(body) and (surrogate := _lone_surrogate(document)) is not None:
+            raise _surrogate_error(surrogate)
         return document
 
     def reply(self, status: int, document: Any = None, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -53,6 +85,19 @@ class Call:
         if headers:
             all_headers.extend(headers)
         return Response(status, body, all_headers)
+
+
+def _surrogate_error(surrogate: str) -> InvalidRequestContentException:
+    """A lone surrogate is not a Unicode character, so no string holding one can be stored or encoded as UTF-8.
+
+    What AWS answers is not on record (Jackson, its parser, accepts the escape). I-JSON (RFC 7493) makes such a
+    document invalid, and the fault can sit in any string of the body (a tag key as well as Handler) rather than break
+    one member's constraint, so the answer is AWS's one for unreadable bodies, InvalidRequestContentException.
+    """
+    return InvalidRequestContentException(
+        f"Could not parse request body into json: Invalid string: lone surrogate \\u{ord(surrogate):04x} "
+        "(not a Unicode character)"
+    )
 
 
 def region_of(request: Request, default: str) -> str:

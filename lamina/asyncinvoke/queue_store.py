@@ -8,6 +8,7 @@ fsync. Reads that must see earlier writes (recovery, refills) go through the sam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -203,7 +204,8 @@ class EventQueueStore:
             _log.error("event queue commit failed: %s", failure)
             error = failure
             if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # the writer must outlive a full disk
+                    self._db.execute("ROLLBACK")
         reads = [(op[1], op[2]) for op in batch if op[0] == "read"]
         results = [(future, self._read(*args)) for args, future in reads]
         assert self._loop is not None

@@ -10,7 +10,7 @@ import dataclasses
 import re
 import threading
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 from lamina.control import validation
 from lamina.control.aliases import AliasService
@@ -30,7 +30,8 @@ from lamina.errors import (
 from lamina.runtimes.registry import RuntimeCatalog, RuntimeUnavailable
 from lamina.store.base import FunctionStore, StoreConflict
 from lamina.store.blobs import CodeStore
-from lamina.store.codezip import ZipSummary, inspect_zip
+from lamina.store.codezip import ZipSummary
+from lamina.store.space import SpaceReserve
 from lamina.store.versions import VersionStore
 
 FunctionKey = tuple[str, str]  # (region, name)
@@ -48,8 +49,11 @@ class FunctionService:
         version_store: VersionStore,
         sources: CodeSources | None = None,
         layers: LayerService | None = None,
+        reserve: SpaceReserve | None = None,
     ) -> None:
+        """`reserve`: space a delete may take on a full disk, so deleting is always possible."""
         self._store = store
+        self._reserve = reserve
         self._sources = sources or CodeSources(None, "")
         self._layers = layers
         self._code = code
@@ -137,25 +141,25 @@ class FunctionService:
         self._check_runtime(body.get("Runtime"))
         if (region, ref.name) in self._latest:
             raise ResourceConflictException(f"Function already exist: {ref.name}")
-        summary = self._ingest(self._sources.read(body["Code"]))
-        config = FunctionConfig(
-            region=region,
-            account=self._account,
-            name=ref.name,
-            role=body["Role"],
-            runtime=body.get("Runtime"),
-            handler=body.get("Handler"),
-            code_sha256_hex=summary.sha256_hex,
-            code_sha256_b64=summary.sha256_b64,
-            code_size=summary.size,
-            revision_id=str(uuid.uuid4()),
-            last_modified=aws_timestamp(),
-        )
-        config = self._with_layers(self._apply_settings(config, body), body)
-        try:
-            self._store.create(config)
-        except StoreConflict as error:
-            raise ResourceConflictException(f"Function already exist: {ref.name}") from error
+        with self._ingest(self._sources.read(body["Code"])) as summary:
+            config = FunctionConfig(
+                region=region,
+                account=self._account,
+                name=ref.name,
+                role=body["Role"],
+                runtime=body.get("Runtime"),
+                handler=body.get("Handler"),
+                code_sha256_hex=summary.sha256_hex,
+                code_sha256_b64=summary.sha256_b64,
+                code_size=summary.size,
+                revision_id=str(uuid.uuid4()),
+                last_modified=aws_timestamp(),
+            )
+            config = self._with_layers(self._apply_settings(config, body), body)
+            try:
+                self._store.create(config)
+            except StoreConflict as error:
+                raise ResourceConflictException(f"Function already exist: {ref.name}") from error
         self._latest[(region, ref.name)] = config
         if body.get("Publish"):
             with self._exclusive(region, ref) as current:
@@ -166,18 +170,18 @@ class FunctionService:
         validation.validate_update_code(body)
         with self._exclusive(region, ref) as current:
             self._check_revision(current, body.get("RevisionId"))
-            summary = self._ingest(self._sources.read(body))
-            changed = dataclasses.replace(
-                current,
-                code_sha256_hex=summary.sha256_hex,
-                code_sha256_b64=summary.sha256_b64,
-                code_size=summary.size,
-            )
-            if self._layers is not None:
-                self._layers.check_total_size(summary.sha256_hex, current.layers)
-            if body.get("DryRun"):
-                return changed
-            committed = self._commit(current, changed)
+            with self._ingest(self._sources.read(body)) as summary:
+                changed = dataclasses.replace(
+                    current,
+                    code_sha256_hex=summary.sha256_hex,
+                    code_sha256_b64=summary.sha256_b64,
+                    code_size=summary.size,
+                )
+                if self._layers is not None:
+                    self._layers.check_total_size(summary.sha256_hex, current.layers)
+                if body.get("DryRun"):
+                    return changed
+                committed = self._commit(current, changed)
             return self._publish(committed, None) if body.get("Publish") else committed
 
     def update_configuration(self, region: str, ref: FunctionRef, body: dict[str, Any]) -> FunctionConfig:
@@ -198,6 +202,8 @@ class FunctionService:
             raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
         if (region, ref.name) not in self._latest:
             raise ResourceNotFoundException(f"Function not found: {function_arn(region, self._account, ref.name)}")
+        if self._reserve is not None:
+            self._reserve.make_room()
         if qualifier is not None:
             self._delete_version(region, ref.name, qualifier)
             return
@@ -238,11 +244,8 @@ class FunctionService:
         except RuntimeUnavailable as error:
             raise InvalidParameterValueException(str(error)) from error
 
-    def _ingest(self, package: CodePackage) -> ZipSummary:
-        summary = inspect_zip(package.data, max_zipped=package.max_zipped)
-        self._code.put(summary.sha256_hex, package.data)
-        self._code.tree(summary.sha256_hex)
-        return summary
+    def _ingest(self, package: CodePackage) -> ContextManager[ZipSummary]:
+        return self._code.ingest(package.data, max_zipped=package.max_zipped)
 
     def _with_layers(self, config: FunctionConfig, body: dict[str, Any]) -> FunctionConfig:
         """`Layers` replaces the function's list; they must exist, and fit with the code in the unzipped limit."""

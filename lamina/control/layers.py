@@ -24,7 +24,7 @@ from lamina.errors import (
     ResourceNotFoundException,
 )
 from lamina.store.blobs import CodeStore
-from lamina.store.codezip import MAX_UNZIPPED, inspect_zip
+from lamina.store.codezip import MAX_UNZIPPED
 from lamina.store.layers import LayerStore
 
 _NOT_FOUND = "The resource you requested does not exist."
@@ -54,29 +54,27 @@ class LayerService:
         layer_validation.validate_publish(body)
         self._check_scope(region, ref)
         package = self._sources.read(body["Content"])
-        summary = inspect_zip(package.data, max_zipped=package.max_zipped)
-        self._code.put(summary.sha256_hex, package.data)
-        self._code.tree(summary.sha256_hex)
-        created = aws_timestamp()
+        with self._code.ingest(package.data, max_zipped=package.max_zipped) as summary:
+            created = aws_timestamp()
 
-        def build(number: int) -> LayerVersion:
-            return LayerVersion(
-                region=region,
-                account=self._account,
-                name=ref.name,
-                version=number,
-                code_sha256_hex=summary.sha256_hex,
-                code_sha256_b64=summary.sha256_b64,
-                code_size=summary.size,
-                unzipped_size=summary.unzipped_size,
-                created_date=created,
-                description=body.get("Description") or "",
-                license_info=body.get("LicenseInfo"),
-                compatible_runtimes=body.get("CompatibleRuntimes"),
-                compatible_architectures=body.get("CompatibleArchitectures"),
-            )
+            def build(number: int) -> LayerVersion:
+                return LayerVersion(
+                    region=region,
+                    account=self._account,
+                    name=ref.name,
+                    version=number,
+                    code_sha256_hex=summary.sha256_hex,
+                    code_sha256_b64=summary.sha256_b64,
+                    code_size=summary.size,
+                    unzipped_size=summary.unzipped_size,
+                    created_date=created,
+                    description=body.get("Description") or "",
+                    license_info=body.get("LicenseInfo"),
+                    compatible_runtimes=body.get("CompatibleRuntimes"),
+                    compatible_architectures=body.get("CompatibleArchitectures"),
+                )
 
-        return self._store.publish(region, ref.name, build)
+            return self._store.publish(region, ref.name, build)
 
     def get(self, region: str, ref: LayerRef, version: int) -> LayerVersion:
         _check_version(version)

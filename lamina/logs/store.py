@@ -12,6 +12,7 @@ process with its own `LogStore`.
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ MIB = 1 << 20
 _FLUSH_BYTES = 256 * 1024
 _SUFFIX = ".log"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_log = logging.getLogger("lamina.logs")
 
 
 class LogEvent(NamedTuple):
@@ -47,6 +49,7 @@ class LogStore:
         self._last_flush = time.monotonic()
         self._segments: dict[tuple[str, str], tuple[int, int]] = {}  # (key, stream) -> (segment, its size)
         self._usage: dict[str, int] = {}  # bytes on disk per function key
+        self._dropping = False  # the last write failed (reported once per run of failures)
 
     def append(self, function_key: str, stream_name: str, data: bytes) -> None:
         """Buffer output for a stream; each line becomes an event stamped now (a trailing partial line too)."""
@@ -73,7 +76,15 @@ class LogStore:
                 self._last_flush = time.monotonic()
             written: dict[str, set[Path]] = {}
             for (key, stream), chunks in pending.items():
-                written.setdefault(key, set()).add(self._write(key, stream, _encode(chunks)))
+                try:
+                    path = self._write(key, stream, _encode(chunks))
+                except OSError as error:  # a full disk: this output is lost, not the server's later logging
+                    if not self._dropping:
+                        _log.warning("function output dropped, logs cannot be written: %s", error)
+                    self._dropping = True
+                    continue
+                self._dropping = False
+                written.setdefault(key, set()).add(path)
             for key, paths in written.items():
                 self._enforce_budget(key, paths)
 

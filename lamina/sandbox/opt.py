@@ -12,11 +12,13 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from lamina.sandbox.mounts import mount_overlay, mounts_under, unmount
+from lamina.store.fsutil import DirCursor, remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,8 @@ class OptViews:
             os.chmod(staging, 0o755)
             os.rename(staging, target)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(staging)
             raise
         return target
 
@@ -94,7 +97,10 @@ class OptViews:
         if self._root.is_dir():
             for mount in mounts_under(self._root):
                 unmount(mount)
-            shutil.rmtree(self._root, ignore_errors=True)
+            try:
+                remove_tree(self._root)
+            except OSError as error:  # never a reason not to start: merged trees are rebuilt or reused as they are
+                log.warning("could not remove stale /opt views in %s: %s", self._root, error)
         self._root.mkdir(parents=True, exist_ok=True)
 
 
@@ -108,25 +114,45 @@ def _last_occurrences(layers: Sequence[Path]) -> list[Path]:
 
 
 def _merge_into(source: Path, target: Path) -> None:
-    """Put `source`'s entries over `target`'s: a file or link replaces whatever was there, directories merge."""
-    for entry in os.scandir(source):
-        destination = target / entry.name
-        if entry.is_dir(follow_symlinks=False):
-            if destination.is_symlink() or (destination.exists() and not destination.is_dir()):
-                destination.unlink()
-            if not destination.exists():
-                destination.mkdir()
-                shutil.copymode(entry.path, destination)
-            _merge_into(Path(entry.path), destination)
-            continue
-        if destination.is_dir() and not destination.is_symlink():
-            shutil.rmtree(destination)
-        elif destination.exists() or destination.is_symlink():
-            destination.unlink()
-        if entry.is_symlink():
-            os.symlink(os.readlink(entry.path), destination)
-        else:
-            try:
-                os.link(entry.path, destination)
-            except OSError:
-                shutil.copy2(entry.path, destination)
+    """Put `source`'s entries over `target`'s: a file or link replaces whatever was there, directories merge.
+
+    Iterative, one directory descriptor per side (see lamina.store.fsutil), so a layer of any depth merges.
+    """
+    from_cursor, to_cursor = DirCursor(source), DirCursor(target)
+    try:
+        pending: list[tuple[str, ...]] = [()]
+        while pending:
+            parts = pending.pop()
+            from_cursor.move(parts)
+            to_cursor.move(parts)
+            src, dst = from_cursor.fd, to_cursor.fd
+            with os.scandir(src) as listing:
+                entries = list(listing)
+            for entry in entries:
+                name = entry.name
+                try:
+                    existing: int | None = os.lstat(name, dir_fd=dst).st_mode
+                except FileNotFoundError:
+                    existing = None
+                if entry.is_dir(follow_symlinks=False):
+                    if existing is None or not stat.S_ISDIR(existing):
+                        remove_tree(name, dir_fd=dst)
+                        os.mkdir(name, dir_fd=dst)
+                        os.chmod(name, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode), dir_fd=dst)
+                    pending.append(parts + (name,))
+                    continue
+                remove_tree(name, dir_fd=dst)
+                if entry.is_symlink():
+                    os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+                    continue
+                try:
+                    os.link(name, name, src_dir_fd=src, dst_dir_fd=dst, follow_symlinks=False)
+                except OSError:  # another file system: a copy
+                    mode = stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)
+                    with open(os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=src), "rb") as original, \
+                            open(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode, dir_fd=dst), "wb") as copy:
+                        shutil.copyfileobj(original, copy)
+                        os.fchmod(copy.fileno(), mode)
+    finally:
+        from_cursor.close()
+        to_cursor.close()

@@ -8,12 +8,12 @@ stored blob and counts the bytes it really writes, because declared sizes can li
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import lzma
 import os
 import re
-import shutil
 import stat
 import struct
 import tempfile
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lamina.errors import InvalidParameterValueException, RequestEntityTooLargeException
+from lamina.store.fsutil import DirCursor, remove_tree
 
 MAX_ZIPPED = 52_428_800
 MAX_UNZIPPED = 262_144_000
@@ -41,6 +42,9 @@ _MAX_RATIO = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1100}
 _RATIO_SLACK = 1024
 _ENCRYPTED_FLAG = 0x1
 _MAX_NAME_BYTES = 255
+# A member's absolute path in the sandbox, "/var/task/" + name (the longer of its mount points, /opt being the other),
+# must fit PATH_MAX (4096 with the terminating NUL): a longer path cannot be opened there.
+_MAX_PATH_BYTES = 4096 - 1 - len("/var/task/")
 _MAX_LINK_TARGET_BYTES = 4095
 # Components walked while resolving one symlink (targets of links met on the way included); the kernel gives up
 # after 40 links, and no honest package needs more than a few dozen steps.
@@ -90,32 +94,36 @@ def inspect_zip(
     return ZipSummary(base64.b64encode(digest).decode("ascii"), digest.hex(), len(data), plan.declared)
 
 
-def extract_zip(zip_path: Path, dest: Path, *, max_unzipped: int = MAX_UNZIPPED) -> None:
-    """Unpack a package into `dest`, all or nothing; an existing `dest` is already the content (content-addressed).
+def extract_zip(zip_path: Path, dest: Path, *, max_unzipped: int = MAX_UNZIPPED) -> int:
+    """Unpack a package into `dest`, all or nothing, and return the bytes written; an existing `dest` is already the
+    content (content-addressed: 0 bytes written).
 
     The tree is built in a hidden sibling and renamed into place, so a crash never leaves a partial `dest`; a crashed
     sibling is named `.<dest name>.*.partial` for the owner to sweep. File contents are not fsynced: the tree is
     derived from the fsynced blob and can be rebuilt, and a sync per file would make large packages slow.
     """
     if dest.exists():
-        return
+        return 0
     dest.parent.mkdir(parents=True, exist_ok=True)
     data = zip_path.read_bytes()
     with _open(data, MAX_MEMBERS) as archive:
         plan = _survey(archive)
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
         try:
-            _materialise(archive, plan, staging, max_unzipped)
+            written = _materialise(archive, plan, staging, max_unzipped)
             os.chmod(staging, 0o755)
             try:
                 os.rename(staging, dest)
             except OSError:
                 if not dest.exists():
                     raise
-                shutil.rmtree(staging)  # a concurrent extraction of the same content won
+                remove_tree(staging)  # a concurrent extraction of the same content won
+                return 0
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):  # what is left is a `.partial` sibling, swept by the owner
+                remove_tree(staging)
             raise
+    return written
 
 
 def _corrupt() -> InvalidParameterValueException:
@@ -200,7 +208,8 @@ def _member_path(name: str) -> _Parts:
     if name.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(name) or ".." in pieces:
         raise _corrupt()
     path = tuple(piece for piece in name.split("/") if piece not in ("", "."))
-    if any(len(part.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES for part in path):
+    sizes = [len(part.encode("utf-8", "surrogateescape")) for part in path]
+    if any(size > _MAX_NAME_BYTES for size in sizes) or sum(sizes) + len(sizes) - 1 > _MAX_PATH_BYTES:
         raise _corrupt()
     return path
 
@@ -266,32 +275,45 @@ def _escapes(link: _Parts, target: str, links: dict[_Parts, str]) -> bool:
     return False
 
 
-def _materialise(archive: zipfile.ZipFile, plan: _Plan, root: Path, max_unzipped: int) -> None:
-    """Write the plan under `root`: dirs 0755, files 0644 or 0755, never a special bit, links last.
+def _materialise(archive: zipfile.ZipFile, plan: _Plan, root: Path, max_unzipped: int) -> int:
+    """Write the plan under `root`: dirs 0755, files 0644 or 0755, never a special bit, links last; returns the
+    bytes written.
 
-    Links come last so no file is ever written through one (the survey already refused members behind links).
+    Links come last so no file is ever written through one (the survey already refused members behind links). Paths
+    are walked relative to a directory descriptor, sorted so that each step is short: the data directory's own path
+    plus a deep member can pass PATH_MAX.
     """
-    for path in sorted(plan.dirs):
-        directory = root.joinpath(*path)
-        directory.mkdir()
-        os.chmod(directory, 0o755)  # mkdir's mode is cut by the umask; the sandbox's other uid must read the tree
-    written = 0
-    for info, path, executable in plan.files:
-        written = _copy_member(archive, info, root.joinpath(*path), 0o755 if executable else 0o644,
-                               written, max_unzipped)
-    for path, target in plan.links:
-        os.symlink(target, root.joinpath(*path))
+    cursor = DirCursor(root)
+    try:
+        for path in sorted(plan.dirs):
+            cursor.move(path[:-1])
+            os.mkdir(path[-1], dir_fd=cursor.fd)
+            # mkdir's mode is cut by the umask; the sandbox's other uid must read the tree
+            os.chmod(path[-1], 0o755, dir_fd=cursor.fd)
+        written = 0
+        for info, path, executable in sorted(plan.files, key=lambda file: file[1]):
+            cursor.move(path[:-1])
+            written = _copy_member(archive, info, cursor.fd, path[-1], 0o755 if executable else 0o644,
+                                   written, max_unzipped)
+        for path, target in sorted(plan.links):
+            cursor.move(path[:-1])
+            os.symlink(target, path[-1], dir_fd=cursor.fd)
+    finally:
+        cursor.close()
+    return written
 
 
 def _copy_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, mode: int, written: int, limit: int
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, dir_fd: int, name: str, mode: int, written: int, limit: int
 ) -> int:
     """Copy one member, counting the bytes that really come out; returns the running total."""
     try:
         source = archive.open(info)
     except _ARCHIVE_ERRORS as error:
         raise _corrupt() from error
-    with source, open(target, "xb") as sink:  # "x": O_EXCL, so an existing path (or link) is never written through
+    # O_EXCL and O_NOFOLLOW: an existing path (or link) is never written through.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with source, open(os.open(name, flags, mode, dir_fd=dir_fd), "wb") as sink:
         os.fchmod(sink.fileno(), mode)
         while True:
             try:
