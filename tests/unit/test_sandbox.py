@@ -32,8 +32,9 @@ from lamina.sandbox import (
     detect_host_capabilities,
     remove_stale_sandboxes,
 )
-from lamina.sandbox.cgroups import MIB, V2CgroupDriver, open_cgroup_driver
+from lamina.sandbox.cgroups import FREEZE_HOLD, MIB, V2CgroupDriver, open_cgroup_driver
 from lamina.sandbox.mounts import mounts_under
+from lamina.sandbox.teardown import TeardownThread
 
 UID = 48_151
 real_host = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("bwrap") is None,
@@ -71,7 +72,7 @@ def make_spec(code_dir: Path, argv: list[str], **changes: object) -> SandboxSpec
     spec = SandboxSpec(
         env_id=f"env{next(_ids)}-{os.getpid()}", argv=argv,
         env={"PATH": "/usr/bin:/bin", "LAMINA_PROBE": "yes"},
-        code_dir=code_dir, runtime_dir=code_dir, opt_dir=None, ro_binds=[], masks=[], symlinks=[],
+        code_dir=code_dir, runtime_dir=code_dir, opt_dir=None, ro_binds=[], masks=[],
         memory_mb=128, ephemeral_storage_mb=8, uid=UID,
     )
     return dataclasses.replace(spec, **changes)
@@ -181,8 +182,8 @@ def test_sandbox_sees_its_code_and_nothing_of_the_host(
         touch /lang/prefix/hidden/x 2>/dev/null || echo mask-read-only
         env
     """
-    spec = sh(code_dir, script, ro_binds=[(str(lang), "/lang/prefix")], masks=["/lang/prefix/hidden"],
-              symlinks=[("/lang/prefix", "/var/lang")])
+    spec = sh(code_dir, script, ro_binds=[(str(lang), "/lang/prefix"), (str(lang), "/var/lang")],
+              masks=["/lang/prefix/hidden"])
     try:
         code, output = run(caps, scratch_root, spec)
     finally:
@@ -301,6 +302,7 @@ def test_remove_stale_cleans_up_after_a_crashed_server(
     orphan = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: [Path(p).write_text("0") for p in stray.procs_paths])
     (scratch_root / "leftover-file").write_text("x")
     assert mounts_under(scratch_root)
+    sized.freeze()  # a crashed server may leave an idle environment frozen
 
     remove_stale_sandboxes(caps, scratch_root)
 
@@ -308,7 +310,8 @@ def test_remove_stale_cleans_up_after_a_crashed_server(
     for process in (sized, mounted):
         communicate(process)
         assert process.poll() == -signal.SIGKILL
-    assert [path for parent in caps.cgroups.parent_dirs for path in parent.iterdir() if path.is_dir()] == []
+    assert [path for parent in caps.cgroups.parent_dirs for path in parent.iterdir()
+            if path.is_dir() and path.name != FREEZE_HOLD] == []
     assert mounts_under(scratch_root) == []
     assert list(scratch_root.iterdir()) == []
     for process in (sized, mounted):
@@ -462,3 +465,56 @@ def test_driver_choice_from_mountinfo(tmp_path: Path) -> None:
     mountinfo.write_text(f"41 31 0:38 / {tmp_path}/unified rw,relatime - cgroup2 cgroup2 rw\n")
     with pytest.raises(CgroupUnavailable, match="offers no memory controller"):
         open_cgroup_driver("lamina", mountinfo)
+
+
+@real_host
+def test_frozen_sandbox_stops_where_it_is_and_continues_after_thaw(
+        caps: HostCapabilities, scratch_root: Path, code_dir: Path) -> None:
+    assert caps.cgroups is not None and caps.cgroups.freezes
+    script = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.01; done"
+    with sandbox(caps, scratch_root, sh(code_dir, script)) as process:
+        seen = communicate(process, until="\n5\n")
+        process.freeze()
+        deadline = time.monotonic() + 2
+        while not process.cgroup.is_frozen() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert cgroup_file(process, "freezer.state") == "FROZEN"
+        time.sleep(0.05)
+        seen += _drain(process)
+        time.sleep(0.3)
+        assert _drain(process) == ""  # 30 lines' worth of time, not one
+        process.thaw()
+        resumed = communicate(process, until="\n", timeout=2)
+        assert int(resumed.split()[0]) == int(seen.split()[-1]) + 1
+
+
+def _drain(process: SandboxProcess) -> str:
+    try:
+        return os.read(process.output_fd, 65536).decode()
+    except BlockingIOError:
+        return ""
+
+
+@real_host
+def test_fork_bomb_is_torn_down_on_the_teardown_thread(
+        caps: HostCapabilities, scratch_root: Path, code_dir: Path) -> None:
+    process = SandboxProcess.spawn(sh(code_dir, "bomb() { bomb & bomb & wait; }; bomb"), caps, scratch_root)
+    assert process.cgroup is not None
+    deadline = time.monotonic() + 5
+    while int(cgroup_file(process, "pids.current")) < 1000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert int(cgroup_file(process, "pids.current")) >= 1000  # pids.max (1024) is what stops it
+    process.apply_cpu_limit()  # 128 MB's quota: throttled, 1,000 dying processes would take seconds to exit
+    group_dirs = process.cgroup.dirs
+    teardowns, running, done = TeardownThread(), threading.Event(), threading.Event()
+    teardowns.submit("warm-up", lambda: True, running.set)  # starts the thread
+    assert running.wait(timeout=5)
+    started = time.perf_counter()
+    teardowns.submit("bomb", process.try_destroy, done.set)
+    handed_over = time.perf_counter() - started
+    assert done.wait(timeout=5)
+    took = time.perf_counter() - started
+    print(f"\nfork bomb of 1,000+ processes: handed over in {handed_over * 1e6:.0f} us, gone after {took * 1000:.0f} ms")
+    assert handed_over < 0.005 and took < 1.0
+    assert not any(path.exists() for path in group_dirs)
+    assert list(scratch_root.iterdir()) == []
