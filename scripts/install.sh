@@ -8,10 +8,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 STAMP="$VENV/.lamina-install-stamp"
 
-# bubblewrap is Lamina's sandbox; /usr/bin/python3 is the interpreter functions see inside it.
+# bubblewrap is Lamina's sandbox; /usr/bin/python3 is the interpreter functions see inside it; nftables
+# filters each environment's network (NAT out, nothing to the host); iproute2 serves the tests' network setup.
 # The rest builds the real runtime interface clients for the tests: aws-lambda-ric (npm)
 # compiles curl (autotools) and aws-lambda-cpp (cmake) and its addon via node-gyp (python3).
-DEB_PACKAGES=(bubblewrap python3 python3-venv ca-certificates g++ make cmake autoconf automake
+DEB_PACKAGES=(bubblewrap nftables iproute2 python3 python3-venv ca-certificates g++ make cmake autoconf automake
     libtool xz-utils unzip)
 
 die() {

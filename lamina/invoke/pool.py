@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -20,12 +21,14 @@ from lamina.logs.format import stream_name
 from lamina.runtimes.registry import RuntimeCatalog
 from lamina.sandbox.environment import EnvironmentState, ExecutionEnvironment
 from lamina.sandbox.host import HostCapabilities
+from lamina.sandbox.host_slot import HostSlot
+from lamina.sandbox.network import NetworkPool
+from lamina.sandbox.teardown import TeardownThread
 
 PoolKey = tuple[str, str, str, str]
 #: How long an environment must have been idle before the idle-memory cap may stop it.
 IDLE_CAP_GRACE_SECONDS = 5.0
-#: Environments run as uids from this range, one per live environment (see runtime_api/peer.py).
-FIRST_UID, UID_COUNT = 200_000, 65_536
+log = logging.getLogger(__name__)
 
 
 def pool_key(config: FunctionConfig) -> PoolKey:
@@ -33,9 +36,12 @@ def pool_key(config: FunctionConfig) -> PoolKey:
 
 
 class UidAllocator:
-    def __init__(self) -> None:
+    """One uid per live environment, from the server's host slot (sandbox/host_slot.py), so no two environments
+    on the host, of this server or another, share one."""
+
+    def __init__(self, first: int, count: int) -> None:
         self._in_use: set[int] = set()
-        self._next = itertools.cycle(range(FIRST_UID, FIRST_UID + UID_COUNT))
+        self._next = itertools.cycle(range(first, first + count))
 
     def take(self) -> int:
         for uid in self._next:
@@ -75,20 +81,26 @@ class EnvironmentPool:
         self,
         catalog: RuntimeCatalog,
         caps: HostCapabilities,
-        code_dir_for: Callable[[FunctionConfig], Path],
+        code_view_for: Callable[[FunctionConfig], ContextManager[Path]],
         scratch_root: Path,
         *,
         keep_alive_seconds: float,
         max_idle_memory_mb: int,
         max_environments: int,
         opt_view_for: Callable[[FunctionConfig], ContextManager[Path | None]] | None = None,
+        slot: HostSlot | None = None,
+        networks: NetworkPool | None = None,
     ) -> None:
         self._catalog = catalog
         #: The function's layers as one /opt directory, held for as long as an environment uses it.
         self._opt_view_for = opt_view_for
+        #: What each environment holds until its sandbox is gone (its code and /opt views), from start to _reclaim.
         self._teardowns: dict[ExecutionEnvironment, contextlib.ExitStack] = {}
+        self._teardown_thread = TeardownThread()
+        self._reclaimed = asyncio.Event()
         self._caps = caps
-        self._code_dir_for = code_dir_for
+        #: The function's code, as the directory to bind at /var/task, held for as long as an environment uses it.
+        self._code_view_for = code_view_for
         self._scratch_root = scratch_root
         self._keep_alive = keep_alive_seconds
         self._max_idle_memory_mb = max_idle_memory_mb
@@ -96,7 +108,8 @@ class EnvironmentPool:
         self._idle: dict[PoolKey, list[ExecutionEnvironment]] = {}
         self._all: set[ExecutionEnvironment] = set()
         self._retired: set[ExecutionEnvironment] = set()
-        self._uids = UidAllocator()
+        self._uids = UidAllocator(slot.first_uid, slot.uid_count) if slot is not None else None
+        self._networks = networks
         self.cold_starts = 0
 
     def lease(self, config: FunctionConfig) -> EnvironmentLease:
@@ -118,21 +131,24 @@ class EnvironmentPool:
 
     async def _start(self, config: FunctionConfig, initialization_type: str = "on-demand") -> ExecutionEnvironment:
         self.cold_starts += 1
-        uid = self._uids.take() if self._caps.is_root and self._caps.setpriv_path else None
+        uid = self._uids.take() if self._uids is not None and self._caps.is_root and self._caps.setpriv_path else None
         with contextlib.ExitStack() as teardown:
             opt_dir = teardown.enter_context(self._opt_view_for(config)) if self._opt_view_for else None
             environment = ExecutionEnvironment(
                 env_id=uuid.uuid4().hex,
                 config=config,
-                code_dir=self._code_dir_for(config),
+                code_dir=teardown.enter_context(self._code_view_for(config)),
                 catalog=self._catalog,
                 caps=self._caps,
                 scratch_root=self._scratch_root,
                 uid=uid,
                 log_stream=stream_name(config.version, time.time()),
                 on_stopped=self._forget,
+                on_torn_down=self._reclaim,
+                teardowns=self._teardown_thread,
                 initialization_type=initialization_type,
                 opt_dir=opt_dir,
+                networks=self._networks,
             )
             self._teardowns[environment] = teardown.pop_all()
         self._all.add(environment)
@@ -151,17 +167,28 @@ class EnvironmentPool:
         self._idle.setdefault(pool_key(environment.config), []).append(environment)
 
     def _forget(self, environment: ExecutionEnvironment) -> None:
-        teardown = self._teardowns.pop(environment, None)
-        if teardown is not None:
-            teardown.close()
+        """A stopped environment leaves the count at once; what its sandbox holds waits for _reclaim."""
         self._all.discard(environment)
         self._retired.discard(environment)
-        self._uids.give_back(environment.uid)
         stack = self._idle.get(pool_key(environment.config))
         if stack is not None and environment in stack:
             stack.remove(environment)
             if not stack:
                 del self._idle[pool_key(environment.config)]
+
+    def _reclaim(self, environment: ExecutionEnvironment) -> None:
+        """Its sandbox's teardown finished: the uid and the views it held may go (not before: a dying process still
+        runs as that uid, and an overlay cannot be unmounted from under it)."""
+        teardown = self._teardowns.pop(environment, None)
+        try:
+            if teardown is not None:
+                teardown.close()
+        except Exception:  # noqa: BLE001 - the uid must still come back
+            log.exception("environment %s: releasing its views failed", environment.env_id)
+        finally:
+            if self._uids is not None:
+                self._uids.give_back(environment.uid)
+            self._reclaimed.set()
 
     def retire(self, region: str, name: str, version: str | None = None) -> None:
         """After an update or delete of one version (None: every version of the function): idle environments stop
@@ -169,7 +196,8 @@ class EnvironmentPool:
         for environment in list(self._all):
             config = environment.config
             if config.region == region and config.name == name and version in (None, config.version):
-                if environment.state is EnvironmentState.BUSY:
+                if environment.state in (EnvironmentState.BUSY, EnvironmentState.STARTING):
+                    # Its invocation finishes on the code it started with; then it goes.
                     self._retired.add(environment)
                 else:
                     environment.stop()
@@ -202,9 +230,20 @@ class EnvironmentPool:
             total -= oldest.config.memory_size
             oldest.stop()
 
-    def stop_all(self) -> None:
+    async def stop_all(self, timeout: float) -> bool:
+        """Stop every environment and wait until their teardowns finished, at most `timeout` seconds, so that a clean
+        stop leaves nothing behind; False if some did not finish (remove_stale_sandboxes takes those)."""
         for environment in list(self._all):
             environment.stop()
+        deadline = time.monotonic() + timeout
+        while self._teardowns:
+            self._reclaimed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._reclaimed.wait(), deadline - time.monotonic())
+            if self._teardowns and time.monotonic() >= deadline:
+                log.warning("%d environment teardowns unfinished after %.0f s", len(self._teardowns), timeout)
+                return False
+        return True
 
     @property
     def environment_count(self) -> int:

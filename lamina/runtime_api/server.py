@@ -1,15 +1,18 @@
 """The Runtime API 2018-06-01 endpoint of one execution environment.
 
-Each environment gets its own loopback listener, and only connections from the environment's own uid are
-accepted (see peer.py), so no runtime can fetch or answer another environment's invocations.
+Each environment gets its own listener: normally 127.0.0.1:9001 inside the environment's own network
+namespace (sandbox/network.py), which nothing else can reach. On a host without network namespaces it is an
+ephemeral port on the shared loopback, and only connections from the environment's own uid are accepted
+(see peer.py), so no runtime can fetch or answer another environment's invocations.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Protocol
 
-from lamina.http.server import BodyTooLarge, HttpProtocol, Request, Response
+from lamina.http.server import BodyTooLarge, HttpError, HttpProtocol, Request, Response
 from lamina.runtime_api.peer import loopback_socket_uid
 
 PREFIX = "/2018-06-01/runtime/"
@@ -43,8 +46,10 @@ class RuntimeApiEndpoint:
         self._server: asyncio.base_events.Server | None = None
         self.port = 0
 
-    async def start(self) -> int:
+    async def start(self, sock: socket.socket | None = None) -> int:
+        """Serve `sock` (a listener made inside the environment's namespace), or a fresh loopback port."""
         loop = asyncio.get_running_loop()
+        address = {"sock": sock} if sock is not None else {"host": "127.0.0.1", "port": 0}
         self._server = await loop.create_server(
             lambda: HttpProtocol(
                 self.handle,
@@ -53,8 +58,7 @@ class RuntimeApiEndpoint:
                 accept=self._accept,
                 hold_pipelined=True,
             ),
-            "127.0.0.1",
-            0,
+            **address,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
@@ -75,6 +79,8 @@ class RuntimeApiEndpoint:
     def _on_error(request: Request, error: BaseException) -> Response:
         if isinstance(error, BodyTooLarge):
             return _error(413, "RequestEntityTooLarge", "Request body too large.")
+        if isinstance(error, HttpError):
+            return _error(error.status, "InvalidRequest", error.message)
         return _error(500, "ServiceException", "Internal error in the Runtime API.")
 
     def handle(self, request: Request) -> Response | asyncio.Future[Response]:

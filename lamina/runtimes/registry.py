@@ -20,6 +20,7 @@ PYTHON_VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
 PROVIDED_RUNTIMES = ("provided.al2023", "provided.al2")
 TASK_ROOT = "/var/task"
 RUNTIME_ROOT = "/var/runtime"
+LANG_ROOT = "/var/lang"
 BASE_PATH = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 BASE_LD_LIBRARY_PATH = (
     "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
@@ -41,7 +42,6 @@ class RuntimeLaunch:
     env: dict[str, str]
     ro_binds: list[tuple[str, str]] = field(default_factory=list)
     masks: list[str] = field(default_factory=list)
-    symlinks: list[tuple[str, str]] = field(default_factory=list)
 
 
 class RuntimeUnavailable(Exception):
@@ -95,6 +95,15 @@ def discover_node() -> Interpreter | None:
     return Interpreter(match.group(1), real, os.path.dirname(os.path.dirname(real)))
 
 
+def _interpreter_paths(interpreter: Interpreter, sandboxed: bool) -> tuple[str, str, list[tuple[str, str]]]:
+    """(prefix, executable, binds) as the sandbox sees them: an interpreter outside /usr is bound at /var/lang,
+    where AWS's runtimes keep theirs, so no host path (a pyenv prefix) shows inside."""
+    if not sandboxed or interpreter.prefix == "/usr":
+        return interpreter.prefix, interpreter.executable, []
+    executable = LANG_ROOT + interpreter.executable[len(interpreter.prefix):]
+    return LANG_ROOT, executable, [(interpreter.prefix, LANG_ROOT)]
+
+
 class RuntimeCatalog:
     """Resolves a runtime name to a launch plan; `sandboxed=False` gives host paths for reduced isolation."""
 
@@ -105,6 +114,11 @@ class RuntimeCatalog:
     @classmethod
     def discover(cls) -> "RuntimeCatalog":
         return cls(discover_pythons(), discover_node())
+
+    def interpreter_prefixes(self) -> list[Path]:
+        """Host directories that environments bind for their interpreter (none for those under /usr)."""
+        found = [*self.pythons.values(), *([self.node] if self.node is not None else [])]
+        return sorted({Path(interpreter.prefix) for interpreter in found if interpreter.prefix != "/usr"})
 
     def available(self) -> list[str]:
         names = [f"python{version}" for version in self.pythons]
@@ -148,21 +162,22 @@ class RuntimeCatalog:
 
     @staticmethod
     def _python(interpreter: Interpreter, runtime: str, runtime_root: str, sandboxed: bool) -> RuntimeLaunch:
-        binds = [] if interpreter.prefix == "/usr" else [(interpreter.prefix, interpreter.prefix)]
+        prefix, executable, binds = _interpreter_paths(interpreter, sandboxed)
+        inside = Interpreter(interpreter.version, executable, prefix)
         return RuntimeLaunch(
-            argv=[interpreter.executable, f"{runtime_root}/python/bootstrap.py"],
+            argv=[executable, f"{runtime_root}/python/bootstrap.py"],
             env={"AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}", "PYTHONUNBUFFERED": "1"},
             ro_binds=binds,
             # The host's packages would leak into functions (with their .pth start-up cost), as AWS's runtime has none.
-            masks=[path for path in _host_package_dirs(interpreter) if os.path.isdir(path)] if sandboxed else [],
-            symlinks=[(interpreter.prefix, "/var/lang")] if sandboxed and binds else [],
+            masks=[inside_dir for host_dir, inside_dir in zip(_host_package_dirs(interpreter), _host_package_dirs(inside))
+                   if os.path.isdir(host_dir)] if sandboxed else [],
         )
 
     @staticmethod
     def _node(
         node: Interpreter, runtime: str, runtime_root: str, task_root: str, opt_root: str, sandboxed: bool
     ) -> RuntimeLaunch:
-        binds = [] if node.prefix == "/usr" else [(node.prefix, node.prefix)]
+        _prefix, executable, binds = _interpreter_paths(node, sandboxed)
         node_path = ":".join(
             [
                 f"{opt_root}/nodejs/node{node.version}/node_modules",
@@ -173,7 +188,7 @@ class RuntimeCatalog:
             ]
         )
         return RuntimeLaunch(
-            argv=[node.executable, f"{runtime_root}/nodejs/bootstrap.mjs"],
+            argv=[executable, f"{runtime_root}/nodejs/bootstrap.mjs"],
             env={"AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}", "NODE_PATH": node_path},
             ro_binds=binds,
         )

@@ -1,8 +1,8 @@
 """The bwrap command line that gives a runtime its Lambda-like view of the machine.
 
 The sandbox sees read-only system directories, a minimal /etc, its code and runtime,
-a private /tmp, and nothing else of the host; the network namespace stays shared so
-outbound connections and the loopback Runtime API work.
+a private /tmp, and nothing else of the host (the network namespace is made by
+sandbox/network.py, which starts bwrap inside it).
 """
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 ETC_ENTRIES = (
     "resolv.conf", "hosts", "nsswitch.conf", "ssl", "ca-certificates", "pki", "localtime",
     "ld.so.cache", "alternatives", "services",
+)
+#: Kernel details AWS's environments do not expose (the host's boot command line, symbols, key and timer
+#: tables, kernel config, physical memory layout): each reads as empty inside (an existing one only).
+PROC_MASKS = tuple(
+    path for path in (
+        "/proc/cmdline", "/proc/kallsyms", "/proc/modules", "/proc/keys", "/proc/key-users", "/proc/timer_list",
+        "/proc/sched_debug", "/proc/config.gz", "/proc/kcore", "/proc/iomem", "/proc/ioports", "/proc/vmallocinfo",
+        "/proc/kpageflags", "/proc/kpagecount", "/proc/sysrq-trigger",
+    ) if os.path.exists(path)
 )
 #: The user name AWS gives the runtime's uid.
 SANDBOX_USER = "sbx_user1051"
@@ -54,7 +63,6 @@ class FilesystemView:
     files: tuple[tuple[int, str], ...] = ()
     ro_binds: tuple[tuple[str, str], ...] = ()
     masks: tuple[str, ...] = ()
-    symlinks: tuple[tuple[str, str], ...] = ()
 
 
 def identity_files(uid: int, gid: int) -> tuple[str, str]:
@@ -87,7 +95,7 @@ def build_options(view: FilesystemView) -> list[str]:
 
     def place(*op: str) -> None:
         """Add a mount/file/symlink op, first making its missing parents with `--dir`:
-        bwrap makes the parents of binds and symlinks mode 0700, which the runtime's uid
+        bwrap makes the parents of binds mode 0700, which the runtime's uid
         could not traverse (e.g. /var of /var/task, /root of an interpreter prefix)."""
         destination = op[-1]
         for parent in reversed(Path(destination).parents[:-1]):
@@ -102,6 +110,9 @@ def build_options(view: FilesystemView) -> list[str]:
     for fd, path in view.files:
         place("--perms", "0644", "--file", str(fd), path)
     args += ["--proc", "/proc", "--dev", "/dev", *view.tmp.args()]
+    for path in PROC_MASKS:
+        # A device bind: /proc is nodev, so a plain bind of /dev/null would be unreadable rather than empty.
+        args += ["--dev-bind", "/dev/null", path]
     place("--ro-bind", str(view.code_dir), "/var/task")
     place("--ro-bind", str(view.runtime_dir), "/var/runtime")
     if view.opt_dir is not None:
@@ -112,8 +123,6 @@ def build_options(view: FilesystemView) -> list[str]:
         place("--ro-bind", source, target)
     for mask in view.masks:
         args += ["--tmpfs", mask, "--remount-ro", mask]
-    for target, link in view.symlinks:
-        place("--symlink", target, link)
     # Last, so the directories and files bwrap created above are in place before / turns read-only.
     return [*args, "--remount-ro", "/", "--chdir", "/var/task"]
 

@@ -6,14 +6,16 @@ must end with the process gone, the endpoint closed and the pending invocation a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import json
+import logging
 import os
 import signal
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from lamina.control.models import FunctionConfig
 from lamina.http.server import Response
@@ -28,10 +30,18 @@ from lamina.runtimes.registry import (
     RuntimeCatalog,
 )
 from lamina.sandbox.host import HostCapabilities
+from lamina.sandbox.network import EnvironmentNetwork, NetworkPool
+from lamina.sandbox.port_forward import PortForwarder
 from lamina.sandbox.process import SandboxProcess, SandboxSpec
+from lamina.sandbox.teardown import TeardownThread
+
+log = logging.getLogger(__name__)
 
 #: AWS gives the init phase 10 s; after that the environment is discarded.
 INIT_TIMEOUT_SECONDS = 10.0
+#: A runtime parked in /next with no work is frozen this long after it parked; an invoke within that time cancels
+#: the freeze, so invokes in quick succession pay neither a freeze nor a thaw.
+FREEZE_DELAY_SECONDS = 0.005
 _SIGNAL_NAMES = {
     signal.SIGKILL: "killed",
     signal.SIGSEGV: "segmentation fault",
@@ -43,12 +53,34 @@ _SIGNAL_NAMES = {
 }
 
 
+class EnvironmentStopped(Exception):
+    """The environment was stopped before it finished starting."""
+
+
 class EnvironmentState(enum.Enum):
     STARTING = "starting"  # sandbox being created
     INITIALIZING = "initializing"  # runtime started, has not asked for its first event yet
     IDLE = "idle"  # runtime waiting in /next, no invocation
     BUSY = "busy"  # an invocation is with the runtime
-    STOPPED = "stopped"  # process gone; the environment is never used again
+    STOPPED = "stopped"  # never used again; its sandbox is torn down on the teardown thread
+
+
+class FreezerState(enum.Enum):
+    """Whether the environment's processes may run: AWS freezes an environment between invocations, so background
+    threads and processes of the function do nothing while it is idle (and write nothing into the next log)."""
+
+    RUNNING = "running"  # working, or parked only moments ago
+    FREEZE_DUE = "freeze due"  # parked in /next with no work; frozen when FREEZE_DELAY_SECONDS have passed
+    FROZEN = "frozen"  # the cgroup is frozen until the next event (or the stop's kill, which thaws it)
+
+
+@contextlib.contextmanager
+def _logged(env_id: str, step: str) -> Iterator[None]:
+    """Run one step of a stop: a failure is logged and the stop goes on."""
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - a stop must finish; every step is independent of the others
+        log.exception("environment %s: %s failed during stop", env_id, step)
 
 
 def exit_message(request_id: str, returncode: int) -> str:
@@ -81,8 +113,11 @@ class ExecutionEnvironment:
         uid: int | None,
         log_stream: str,
         on_stopped: Callable[["ExecutionEnvironment"], None],
+        on_torn_down: Callable[["ExecutionEnvironment"], None],
+        teardowns: TeardownThread,
         initialization_type: str = "on-demand",
         opt_dir: Path | None = None,
+        networks: NetworkPool | None = None,
     ) -> None:
         self.env_id = env_id
         self.config = config
@@ -97,9 +132,15 @@ class ExecutionEnvironment:
         self._caps = caps
         self._scratch_root = scratch_root
         self._on_stopped = on_stopped
+        self._on_torn_down = on_torn_down
+        self._teardowns = teardowns
         #: AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand", or "provisioned-concurrency" for pre-initialised ones.
         self.initialization_type = initialization_type
-        self._endpoint = RuntimeApiEndpoint(self, uid)
+        #: Each environment's own network namespace; without one, the Runtime API checks the peer's uid instead.
+        self._networks = networks
+        self._network: EnvironmentNetwork | None = None
+        self._forwarder: PortForwarder | None = None
+        self._endpoint = RuntimeApiEndpoint(self, None if networks is not None else uid)
         self._process: SandboxProcess | None = None
         self._loop = asyncio.get_running_loop()
         self._parked_next: asyncio.Future[Response] | None = None
@@ -112,11 +153,25 @@ class ExecutionEnvironment:
         self._init_error: tuple[bytes, str] | None = None
         self._output: list[bytes] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._freezer = FreezerState.RUNNING
+        self._freeze_timer: asyncio.TimerHandle | None = None
         self._cpu_limited = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
-        port = await self._endpoint.start()
+        """Raises EnvironmentStopped if stop() came while it waited (the server stopping): nothing is left running."""
+        if self._networks is not None:
+            network = await self._networks.take()
+            if self.state is EnvironmentState.STOPPED:
+                network.delete()
+                raise EnvironmentStopped(self.env_id)
+            self._network = network
+            self._forwarder = PortForwarder(network.forward_sockets)
+            await self._forwarder.start()
+        port = await self._endpoint.start(self._network.runtime_api_socket if self._network is not None else None)
+        if self.state is EnvironmentState.STOPPED:
+            self._endpoint.close()
+            raise EnvironmentStopped(self.env_id)
         sandboxed = self._caps.bwrap_path is not None
         task_root = TASK_ROOT if sandboxed else str(self._code_dir)
         runtime_root = RUNTIME_ROOT if sandboxed else str(BOOTSTRAPS_DIR)
@@ -133,10 +188,10 @@ class ExecutionEnvironment:
             opt_dir=self._opt_dir,
             ro_binds=launch.ro_binds,
             masks=launch.masks,
-            symlinks=launch.symlinks,
             memory_mb=self.config.memory_size,
             ephemeral_storage_mb=self.config.ephemeral_storage,
             uid=self.uid,
+            network=self._network,
         )
         self._started_at = time.monotonic()
         missing = self._missing_entrypoint()
@@ -144,6 +199,7 @@ class ExecutionEnvironment:
             self._init_error = (missing, "Runtime.InvalidEntrypoint")
             self.state = EnvironmentState.INITIALIZING
             return
+        self._network = None  # from here on the process's teardown deletes it, even if spawn fails
         self._process = SandboxProcess.spawn(spec, self._caps, self._scratch_root)
         self._loop.add_reader(self._process.output_fd, self._read_output)
         self._loop.add_reader(self._process.exit_fd, self._on_exit)
@@ -190,20 +246,50 @@ class ExecutionEnvironment:
         return {**(config.environment or {}), **reserved}
 
     def stop(self) -> None:
-        """Tear everything down; safe to call from any state, any number of times."""
+        """Tear everything down; safe to call from any state, any number of times, and it never raises.
+
+        The event loop only detaches the sandbox; its teardown (kill, reap, cgroup, mounts) runs on the teardown
+        thread, and on_torn_down follows once it finished. A failing step is logged and the others still run, so a
+        stop never fails an invocation that succeeded, and on_stopped always frees the pool's slot.
+        """
         if self.state is EnvironmentState.STOPPED:
             return
         self.state = EnvironmentState.STOPPED
-        self._cancel_timer()
-        self._endpoint.close()
-        if self._parked_next is not None and not self._parked_next.done():
-            self._parked_next.cancel()
-        if self._process is not None:
-            self._drain_output()
-            self._loop.remove_reader(self._process.output_fd)
-            self._loop.remove_reader(self._process.exit_fd)
-            self._process.destroy()
-        self._on_stopped(self)
+        try:
+            with _logged(self.env_id, "cancelling timers"):
+                self._cancel_timer()
+                self._cancel_freeze()  # a frozen sandbox stays so: the kill freezes, signals, then thaws it
+            with _logged(self.env_id, "closing the Runtime API"):
+                self._endpoint.close()
+            with _logged(self.env_id, "closing the network"):
+                if self._forwarder is not None:
+                    self._forwarder.close()
+                if self._network is not None:
+                    # Never handed to a process (no entrypoint, or start failed before the spawn).
+                    network, self._network = self._network, None
+                    self._loop.run_in_executor(None, network.delete)
+            with _logged(self.env_id, "answering the parked /next"):
+                if self._parked_next is not None and not self._parked_next.done():
+                    self._parked_next.cancel()
+            if self._process is not None:
+                with _logged(self.env_id, "reading the last output"):
+                    self._drain_output()
+                with _logged(self.env_id, "detaching the sandbox"):
+                    self._loop.remove_reader(self._process.output_fd)
+                    self._loop.remove_reader(self._process.exit_fd)
+        finally:
+            self._on_stopped(self)
+            self._hand_over_teardown()
+
+    def _hand_over_teardown(self) -> None:
+        process = self._process
+        if process is None:
+            self._on_torn_down(self)
+            return
+        with _logged(self.env_id, "scheduling the teardown"):
+            self._teardowns.submit(
+                self.env_id, process.try_destroy, lambda: self._loop.call_soon_threadsafe(self._on_torn_down, self)
+            )
 
     @property
     def usable(self) -> bool:
@@ -223,6 +309,8 @@ class ExecutionEnvironment:
                 INIT_TIMEOUT_SECONDS + self.config.timeout, self._on_timeout
             )
         self.state = EnvironmentState.BUSY
+        if self._freezer is not FreezerState.RUNNING:
+            self._thaw()
         parked = self._parked_next
         if parked is not None and not parked.done():
             self._parked_next = None
@@ -262,6 +350,8 @@ class ExecutionEnvironment:
             self.state = EnvironmentState.IDLE
         future: asyncio.Future[Response] = self._loop.create_future()
         self._parked_next = future
+        if current is None and self._process is not None:
+            self._schedule_freeze()
         return future
 
     def invocation_response(self, request_id: str, body: bytes, content_type: str) -> bool:
@@ -359,6 +449,31 @@ class ExecutionEnvironment:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    # -- freezer (between invocations) -----------------------------------------------------------------------------
+    def _schedule_freeze(self) -> None:
+        self._cancel_freeze()
+        self._freezer = FreezerState.FREEZE_DUE
+        self._freeze_timer = self._loop.call_later(FREEZE_DELAY_SECONDS, self._freeze)
+
+    def _freeze(self) -> None:
+        assert self._process is not None
+        self._freeze_timer = None
+        self._freezer = FreezerState.FROZEN
+        self._process.freeze()
+
+    def _thaw(self) -> None:
+        """Let the processes run again, right before the runtime gets its next event."""
+        if self._freezer is FreezerState.FROZEN:
+            assert self._process is not None
+            self._process.thaw()
+        self._cancel_freeze()
+
+    def _cancel_freeze(self) -> None:
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
+        self._freezer = FreezerState.RUNNING
 
     # -- output ----------------------------------------------------------------------------------------------------
     def _read_output(self) -> None:

@@ -8,8 +8,9 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from lamina.sandbox.bwrap import NAMESPACE_ARGS
 from lamina.sandbox.cgroups import CONTROLLERS, CgroupDriver, CgroupUnavailable, open_cgroup_driver
@@ -34,6 +35,9 @@ class HostCapabilities:
     cgroups: CgroupDriver | None    # None -> no memory/cpu/pids limits
     missing: tuple[str, ...]        # one line per isolation feature NOT available, and its consequence
     bwrap_tmpfs_size: bool = False  # bwrap sizes its own /tmp tmpfs (`--size`, 0.8+)
+    #: Host directories every sandbox binds (bootstraps, interpreters) -> views of them that show no host path
+    #: (sandbox/views.py), bound instead.
+    neutral_paths: Mapping[str, str] = field(default_factory=dict)
 
 
 def detect_host_capabilities(scratch_root: Path, *, cgroup_parent: str = "lamina") -> HostCapabilities:
@@ -63,6 +67,9 @@ def detect_host_capabilities(scratch_root: Path, *, cgroup_parent: str = "lamina
         for controller in CONTROLLERS:
             if controller not in cgroups.controllers:
                 missing.append(f"cgroup controller '{controller}' unavailable: {_CONTROLLER_LOSS[controller]}")
+        if not cgroups.freezes:
+            missing.append("no cgroup freezer: functions' background threads and processes keep running (and "
+                           "logging) between invocations, and a kill can race a fork bomb")
     return HostCapabilities(bwrap_path, setpriv_path, is_root, cgroups, tuple(missing), sized)
 
 

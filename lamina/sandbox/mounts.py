@@ -6,6 +6,7 @@ process would cost milliseconds of the cold-start budget.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -28,18 +29,22 @@ def mount_tmpfs(target: Path, size_mb: int) -> None:
 
 
 def mount_overlay(target: Path, lower_dirs: list[Path]) -> None:
-    """Mount a read-only overlayfs of `lower_dirs` on `target`; the first directory is the top one (its files win)."""
-    lower = ":".join(_overlay_escape(str(path)) for path in lower_dirs)
-    options = f"lowerdir={lower}".encode()
-    flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV
-    if _libc.mount(b"overlay", os.fsencode(target), b"overlay", flags, options) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"mount overlay on {target}: {os.strerror(code)}")
+    """Mount a read-only overlayfs of `lower_dirs` (at least two) on `target`; the first is the top one (its files win).
 
-
-def _overlay_escape(path: str) -> str:
-    """overlayfs splits `lowerdir` on `:` and the options on `,`: a backslash makes either literal."""
-    return path.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+    The directories are named by descriptor (`/proc/self/fd/N`): the kernel shows `lowerdir` as given in every
+    sandbox's /proc/self/mountinfo, and host paths (the data directory's location) must not appear there.
+    """
+    with contextlib.ExitStack() as opened:
+        fds = []
+        for path in lower_dirs:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            opened.callback(os.close, fd)
+            fds.append(fd)
+        options = ("lowerdir=" + ":".join(f"/proc/self/fd/{fd}" for fd in fds)).encode()
+        flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+        if _libc.mount(b"overlay", os.fsencode(target), b"overlay", flags, options) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"mount overlay on {target}: {os.strerror(code)}")
 
 
 def unmount(target: Path) -> None:

@@ -11,14 +11,16 @@ import resource
 import shutil
 import signal
 import subprocess
-from contextlib import ExitStack
+import time
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.sandbox.bwrap import FilesystemView, TmpMount, build_options, command_line, encode_options, identity_files
-from lamina.sandbox.cgroups import MIB, Cgroup, ResourceLimits
+from lamina.sandbox.cgroups import DESTROY_TIMEOUT_S, MIB, Cgroup, ResourceLimits
 from lamina.sandbox.host import HostCapabilities
 from lamina.sandbox.mounts import mount_tmpfs, mounts_under, unmount
+from lamina.sandbox.network import EnvironmentNetwork
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,10 @@ class SandboxSpec:
     opt_dir: Path | None                 # layers, read-only at /opt (empty dir if None)
     ro_binds: list[tuple[str, str]]      # (host path, sandbox path)
     masks: list[str]                     # sandbox paths hidden under an empty read-only tmpfs
-    symlinks: list[tuple[str, str]]      # (target, link path)
     memory_mb: int
     ephemeral_storage_mb: int            # size of the private writable /tmp
     uid: int | None                      # run as this uid/gid (root host only); distinct per environment
+    network: EnvironmentNetwork | None = None  # the environment's own network namespace (None: the host's)
 
 
 class SandboxProcess:
@@ -59,6 +61,7 @@ class SandboxProcess:
         self._popen = popen
         self._wrapped = wrapped
         self._teardown = teardown
+        self._killed = False
 
     @classmethod
     def spawn(cls, spec: SandboxSpec, caps: HostCapabilities, scratch_root: Path) -> SandboxProcess:
@@ -71,6 +74,9 @@ class SandboxProcess:
         uid = spec.uid if spec.uid is not None and caps.is_root and caps.setpriv_path else None
         command = _identity_prefix(caps.setpriv_path, uid) + list(spec.argv)
         with ExitStack() as teardown:
+            if spec.network is not None:
+                # First in, so last out: the namespace goes once every process in it is gone.
+                teardown.callback(spec.network.delete)
             cgroup = None
             if caps.cgroups is not None:
                 cgroup = caps.cgroups.create(spec.env_id, ResourceLimits.for_memory(spec.memory_mb))
@@ -88,10 +94,11 @@ class SandboxProcess:
                     cwd: Path | None = None
                 else:
                     argv, cwd = command, spec.code_dir
-                popen = subprocess.Popen(
-                    _join_then_exec(cgroup.procs_paths if cgroup else (), _nofile_limit()) + argv,
-                    stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd, env=spec.env,
-                    cwd=cwd, start_new_session=True, pass_fds=pass_fds)
+                with spec.network.entered() if spec.network is not None else nullcontext():
+                    popen = subprocess.Popen(
+                        _join_then_exec(cgroup.procs_paths if cgroup else (), _nofile_limit()) + argv,
+                        stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd, env=spec.env,
+                        cwd=cwd, start_new_session=True, pass_fds=pass_fds)
             teardown.callback(_kill_and_reap, popen, cgroup)
             exit_fd = os.pidfd_open(popen.pid)
             teardown.callback(os.close, exit_fd)
@@ -117,12 +124,47 @@ class SandboxProcess:
         if self.cgroup is not None:
             self.cgroup.apply_cpu_limit()
 
-    def destroy(self) -> None:
-        """Kill, reap, close the fds, remove cgroup, /tmp mount and scratch dir. Idempotent.
+    def freeze(self) -> None:
+        """Stop every process of the sandbox where it is (idle between invocations); no-op without a freezer."""
+        if self.cgroup is not None:
+            self.cgroup.freeze()
 
-        Remove output_fd and exit_fd from any event loop first: they are closed here.
+    def thaw(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.thaw()
+
+    def try_destroy(self) -> bool:
+        """One step of destroy() that never waits, for the teardown thread: kill, reap, and once every process is
+        gone and the cgroup removed, run the rest of the teardown (fds, /tmp mount, scratch dir, network), in order.
+
+        False while processes are still exiting: call again later. A failing step of the rest is logged, not raised:
+        the processes are gone by then, so the environment's uid is free either way.
         """
-        self._teardown.close()
+        if not self._killed:
+            _kill(self._popen, self.cgroup)
+            self._killed = True
+        if self._popen.poll() is None:
+            return False
+        if self.cgroup is not None and not self.cgroup.try_destroy():
+            return False
+        try:
+            self._teardown.close()
+        except Exception:  # noqa: BLE001 - every callback ran; the failure is reported, the teardown is over
+            log.exception("sandbox %d: a teardown step failed", self.pid)
+        return True
+
+    def destroy(self, timeout: float = DESTROY_TIMEOUT_S) -> None:
+        """try_destroy() until done, blocking: for callers without a teardown thread. Idempotent.
+
+        Remove output_fd and exit_fd from any event loop first: they are closed here. A cgroup that will not empty
+        within `timeout` is left for remove_stale_sandboxes(); the rest is torn down regardless.
+        """
+        deadline = time.monotonic() + timeout
+        while not self.try_destroy():
+            if time.monotonic() > deadline:
+                self._teardown.close()
+                return
+            time.sleep(0.001)
 
 
 def remove_stale_sandboxes(caps: HostCapabilities, scratch_root: Path) -> None:
@@ -174,9 +216,12 @@ def _prepare_view(spec: SandboxSpec, caps: HostCapabilities, scratch_root: Path,
     passwd, group = identity_files(inside_uid, inside_uid)
     files = ((_memfd("passwd", passwd.encode(), handed_over), "/etc/passwd"),
              (_memfd("group", group.encode(), handed_over), "/etc/group"))
+    neutral = caps.neutral_paths
     return FilesystemView(
-        code_dir=spec.code_dir, runtime_dir=spec.runtime_dir, opt_dir=spec.opt_dir, tmp=tmp, files=files,
-        ro_binds=tuple(spec.ro_binds), masks=tuple(spec.masks), symlinks=tuple(spec.symlinks))
+        code_dir=spec.code_dir, runtime_dir=Path(neutral.get(str(spec.runtime_dir), spec.runtime_dir)),
+        opt_dir=spec.opt_dir, tmp=tmp, files=files,
+        ro_binds=tuple((neutral.get(source, source), target) for source, target in spec.ro_binds),
+        masks=tuple(spec.masks))
 
 
 def _memfd(name: str, content: bytes, owner: ExitStack) -> int:

@@ -1,7 +1,8 @@
 """Asynchronous invocation end to end: durable acceptance, retries, destinations, DLQs, EventInvokeConfig, kill -9.
 
-Functions report each attempt to a small HTTP collector the test runs on 127.0.0.1 (sandboxes share the host
-network), so the test sees what ran, when, and with which request id. SQS, SNS and EventBridge are moto's
+Functions report each attempt to a small HTTP collector the test runs on 127.0.0.1 (each server allows it with
+`--allow-host-port`, since functions reach nothing else on the host), so the test sees what ran, when, and with
+which request id. SQS, SNS and EventBridge are moto's
 standalone server, which the Lamina servers here are configured with (`--aws-endpoint-url`).
 """
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Collector:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        #: The `lamina serve` arguments that let functions reach the collector.
+        self.allowed = ("--allow-host-port", f"127.0.0.1:{self._server.server_address[1]}")
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def matching(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
@@ -102,10 +105,10 @@ def collector() -> Iterator[Collector]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> Iterator[RunningServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, collector: Collector) -> Iterator[RunningServer]:
     running = start_server(
         tmp_path_factory.mktemp("lamina-async") / "data",
-        "--aws-endpoint-url", moto_endpoint, "--async-retry-base-seconds", str(RETRY_BASE),
+        "--aws-endpoint-url", moto_endpoint, "--async-retry-base-seconds", str(RETRY_BASE), *collector.allowed,
     )
     yield running
     running.stop()
@@ -463,7 +466,8 @@ def test_an_event_whose_retry_would_be_too_old_goes_to_on_failure_as_event_age_e
     tmp_path: Path, moto_endpoint, collector, sqs
 ):
     # With 61 s before the first retry, an event limited to 60 s cannot be retried.
-    slow = start_server(tmp_path / "data", "--aws-endpoint-url", moto_endpoint, "--async-retry-base-seconds", "61")
+    slow = start_server(tmp_path / "data", "--aws-endpoint-url", moto_endpoint, "--async-retry-base-seconds", "61",
+                        *collector.allowed)
     try:
         client = client_for(slow.endpoint)
         name = new_function(client, collector)
@@ -483,7 +487,7 @@ def test_an_event_whose_retry_would_be_too_old_goes_to_on_failure_as_event_age_e
 
 def test_kill_9_while_accepting_loses_no_acknowledged_event(tmp_path: Path, collector):
     data_dir = tmp_path / "data"
-    first = start_server(data_dir)
+    first = start_server(data_dir, *collector.allowed)
     client = client_for(first.endpoint)
     name = new_function(client, collector)
     # Deliveries lag acceptance (one at a time, after a cold start), so the kill leaves a backlog on disk.
@@ -528,7 +532,7 @@ def test_kill_9_while_accepting_loses_no_acknowledged_event(tmp_path: Path, coll
 
     before_restart = delivered()
     assert set(acknowledged) - before_restart, "the kill left acknowledged events undelivered"
-    second = start_server(data_dir)
+    second = start_server(data_dir, *collector.allowed)
     try:
         wait_until(lambda: set(acknowledged) <= delivered(), timeout=40, interval=0.2)
     finally:

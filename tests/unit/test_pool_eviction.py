@@ -1,6 +1,8 @@
 """Which idle environments the pool stops: past the keep-alive, and oldest-first under memory pressure."""
 from __future__ import annotations
 
+import contextlib
+
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,7 @@ class _Environment:
 
 def _pool(max_idle_memory_mb: int, keep_alive: float = 600) -> EnvironmentPool:
     return EnvironmentPool(
-        None, None, lambda config: Path("/nonexistent"), Path("/nonexistent"),  # type: ignore[arg-type]
+        None, None, lambda config: contextlib.nullcontext(Path("/nonexistent")), Path("/nonexistent"),  # type: ignore[arg-type]
         keep_alive_seconds=keep_alive, max_idle_memory_mb=max_idle_memory_mb, max_environments=10,
     )
 
