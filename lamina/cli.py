@@ -18,7 +18,9 @@ from lamina.config import ServerConfig
 def _serve(args: argparse.Namespace) -> int:
     import uvloop
 
+    from lamina.sandbox.host_slot import NoFreeSlot
     from lamina.server import LaminaServer
+    from lamina.store.data_dir_lock import DataDirInUse
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server_config = ServerConfig(
@@ -33,10 +35,21 @@ def _serve(args: argparse.Namespace) -> int:
         concurrency_limit=args.concurrency_limit,
         async_retry_base_seconds=args.async_retry_base_seconds,
         aws_endpoint_url=args.aws_endpoint_url or None,
+        code_storage_limit=args.code_storage_limit,
+        allowed_host_ports=tuple(args.allow_host_port),
+        http_header_timeout=args.http_header_timeout,
+        http_body_timeout=args.http_body_timeout,
+        http_idle_timeout=args.http_idle_timeout,
+        max_connections=args.max_connections,
+        max_connections_per_peer=args.max_connections_per_peer,
     )
 
     async def run() -> None:
-        server = LaminaServer(server_config)
+        try:
+            server = LaminaServer(server_config)
+        except (DataDirInUse, NoFreeSlot) as error:
+            print(f"lamina: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
         for line in server.capabilities.missing:
             print(f"lamina: reduced isolation: {line}", file=sys.stderr, flush=True)
         stopping = asyncio.Event()
@@ -92,6 +105,19 @@ def _queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_port(text: str) -> str:
+    from lamina.sandbox.firewall import HostPort
+    from lamina.sandbox.network import RUNTIME_API_PORT
+
+    try:
+        entry = HostPort.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with an IPv4 address or localhost ({error})") from None
+    if entry.is_loopback and entry.port == RUNTIME_API_PORT:
+        raise argparse.ArgumentTypeError(f"port {RUNTIME_API_PORT} on loopback is each function's own Runtime API")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lamina", description="A self-hosted, drop-in AWS Lambda.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +151,45 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("LAMINA_AWS_ENDPOINT_URL"),
         help="AWS-compatible endpoint for SQS/SNS/EventBridge destinations and dead-letter queues "
         "(env LAMINA_AWS_ENDPOINT_URL; default: AWS itself, with the standard AWS credential variables)",
+    )
+    serve.add_argument(
+        "--allow-host-port",
+        action="append",
+        default=[],
+        type=_host_port,
+        metavar="HOST:PORT",
+        help="a service on the host that functions may connect to (repeatable); functions reach nothing else on "
+        "the host, Lamina's API included. A loopback HOST is seen by functions at the same address",
+    )
+    serve.add_argument(
+        "--code-storage-limit",
+        type=defaults.parse_size,
+        default=defaults.DEFAULT_CODE_STORAGE_LIMIT,
+        metavar="BYTES",
+        help="total extracted code (functions and layers, identical packages once) uploads may take; K, M, G "
+        "suffixes (default 75G, AWS's code storage quota)",
+    )
+    for option, default, what in (
+        ("--http-header-timeout", 20.0, "for a request's headers to arrive"),
+        ("--http-body-timeout", 20.0, "a request body may stall"),
+        ("--http-idle-timeout", 60.0, "an idle keep-alive API connection is kept"),
+    ):
+        help_text = f"seconds {what} (0: none; default {default:g})"
+        serve.add_argument(option, type=float, default=default, metavar="SECONDS", help=help_text)
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=0,
+        metavar="N",
+        help="API connections open at once (default: the open-files limit less a reserve)",
+    )
+    serve.add_argument(
+        "--max-connections-per-peer",
+        type=int,
+        default=0,
+        metavar="N",
+        help="API connections one client address may hold; more are closed at once "
+        "(default: half of --max-connections)",
     )
     serve.set_defaults(run=_serve)
 

@@ -98,6 +98,19 @@ class UnknownOperationException(LambdaError):
     include_type = False
 
 
+# Refusals of the HTTP front, before any operation runs (not in Lambda's model; the status is HTTP's own).
+class RequestTimeoutException(LambdaError):
+    code, status = "RequestTimeoutException", 408
+
+
+class RequestURITooLongException(LambdaError):
+    code, status = "RequestURITooLongException", 414
+
+
+class RequestHeaderFieldsTooLargeException(LambdaError):
+    code, status = "RequestHeaderFieldsTooLargeException", 431
+
+
 def validation_error(value: Any, field: str, constraint: str) -> ValidationException:
     """AWS's single-field constraint message, e.g. for a bad enum or pattern."""
     shown = "null" if value is None else f"'{value}'"

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
+import logging
 from pathlib import Path
-from typing import ContextManager
+from typing import Callable, ContextManager, Iterator
 
 from lamina.api.aliases import AliasOperations
-from lamina.api.app import MAX_REQUEST_BODY, ApiApp
+from lamina.api.app import ApiApp, api_limits
 from lamina.api.async_invoke import AsyncInvokeOperations
 from lamina.api.code import CodeDownloads
 from lamina.api.concurrency import ConcurrencyOperations
@@ -29,25 +31,37 @@ from lamina.control.models import FunctionConfig
 from lamina.control.permissions import PermissionService
 from lamina.control.policy_targets import FunctionPolicyTargets
 from lamina.control.tags import TagService
-from lamina.http.server import HttpProtocol
+from lamina.http.server import ConnectionLimiter, raise_open_files_limit
 from lamina.invoke.concurrency import ConcurrencyLimits
 from lamina.invoke.pool import EnvironmentPool, run_eviction
 from lamina.invoke.provisioned import ProvisionedCapacity
 from lamina.invoke.service import InvocationService
 from lamina.logs.store import LogStore
-from lamina.runtimes.registry import RuntimeCatalog
+from lamina.runtimes.registry import BOOTSTRAPS_DIR, RuntimeCatalog
+from lamina.sandbox.firewall import HostPort
 from lamina.sandbox.host import HostCapabilities, detect_host_capabilities
+from lamina.sandbox.host_slot import claim_host_slot
+from lamina.sandbox.network import open_network_pool
 from lamina.sandbox.opt import OptViews
+from lamina.sandbox.views import NeutralViews
 from lamina.sandbox.process import remove_stale_sandboxes
 from lamina.store.attachments import SqliteAttachmentStore
 from lamina.store.blobs import CodeStore
 from lamina.store.concurrency import SqliteConcurrencyStore
+from lamina.store.data_dir_lock import DataDirLock
 from lamina.store.layers import SqliteLayerStore
+from lamina.store.space import SpaceReserve
 from lamina.store.sqlite import SqliteFunctionStore
 from lamina.store.versions import SqliteVersionStore
 
 EVICTION_INTERVAL_SECONDS = 1.0
 LOG_FLUSH_INTERVAL_SECONDS = 0.2
+#: The space reserve is checked often (a statvfs); unreferenced code is collected less so (it reads every record).
+RESERVE_INTERVAL_SECONDS = 5.0
+CODE_COLLECTION_INTERVAL_SECONDS = 60.0
+_log = logging.getLogger("lamina.server")
+#: A clean stop waits this long for the environments' teardowns; remove_parents() then takes what is left.
+STOP_TEARDOWN_TIMEOUT_SECONDS = 5.0
 
 
 def host_memory_low() -> bool:
@@ -64,38 +78,54 @@ class LaminaServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         data_dir = config.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # Before anything in the directory, or any cgroup or sandbox it names, is touched (DataDirInUse otherwise).
+        self._data_dir_lock = DataDirLock(data_dir)
+        self._data_dir_lock.acquire()
+        self._slot = claim_host_slot()
         self._scratch_root = data_dir / "sandboxes"
         self._scratch_root.mkdir(exist_ok=True)
         # Each data directory gets its own cgroup parent, so stale-sandbox clean-up never touches another server's.
         cgroup_parent = "lamina-" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
         self.capabilities: HostCapabilities = detect_host_capabilities(self._scratch_root, cgroup_parent=cgroup_parent)
         remove_stale_sandboxes(self.capabilities, self._scratch_root)
+        missing = list(self.capabilities.missing)
+        self.networks = open_network_pool(
+            self._slot, tuple(HostPort.parse(entry) for entry in config.allowed_host_ports), missing
+        )
+        self.capabilities = dataclasses.replace(self.capabilities, missing=tuple(missing))
         self._store = SqliteFunctionStore(data_dir / "lamina.db")
-        self._code = CodeStore(data_dir / "code")
+        self._code = CodeStore(data_dir / "code", limit=config.code_storage_limit, referenced=self._referenced_code)
+        self._reserve = SpaceReserve(data_dir)
+        self._reserve.replenish()
         self.code_sources = CodeSources(config.s3_endpoint_url or config.aws_endpoint_url, config.default_region)
         self._layer_store = SqliteLayerStore(data_dir / "lamina.db")
         self.layers = LayerService(self._layer_store, self._code, self.code_sources, config.account_id)
-        self._code.collect_garbage(
-            self._store.referenced_code() | self.layers.referenced_code(self._store.list_versions(None, None))
-        )
+        self._code.collect_garbage(grace=0.0)
+        _log.info("code storage: %(ExtractedCodeSize)d bytes of extracted code in %(Trees)d trees, limit "
+                  "%(CodeStorageLimit)d", self._code.usage())
         self._opt_views = OptViews(data_dir / "opt", can_mount=self.capabilities.is_root)
-        self.logs = LogStore(data_dir / "logs")
+        self._views = NeutralViews(data_dir / "views", can_mount=self.capabilities.is_root)
         self.catalog = RuntimeCatalog.discover()
+        self.capabilities = dataclasses.replace(self.capabilities, neutral_paths={
+            str(path): str(self._views.pin(path)) for path in [BOOTSTRAPS_DIR, *self.catalog.interpreter_prefixes()]
+        })
+        self.logs = LogStore(data_dir / "logs")
         self.pool = EnvironmentPool(
             self.catalog,
             self.capabilities,
-            self._code_dir,
+            self._code_view,
             self._scratch_root,
             keep_alive_seconds=config.keep_alive_seconds,
             max_idle_memory_mb=config.max_idle_memory_mb,
             max_environments=config.max_environments,
             opt_view_for=self._opt_view,
+            slot=self._slot,
+            networks=self.networks,
         )
         self._version_store = SqliteVersionStore(data_dir / "lamina.db")
         self.functions = FunctionService(
             self._store, self._code, self.catalog, config.account_id, self._on_function_change,
-            sources=self.code_sources, layers=self.layers, version_store=self._version_store,
+            sources=self.code_sources, layers=self.layers, version_store=self._version_store, reserve=self._reserve,
         )
         self.functions.load()
         self.provisioned = ProvisionedCapacity(self.pool)
@@ -148,11 +178,22 @@ class LaminaServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _code_dir(self, config: FunctionConfig) -> Path:
-        return self._code.tree(config.code_sha256_hex)
+    def _referenced_code(self) -> set[str]:
+        """Content addresses any function version or layer refers to (a deleted layer's, while functions use it)."""
+        return self._store.referenced_code() | self.layers.referenced_code(self._store.list_versions(None, None))
 
-    def _opt_view(self, config: FunctionConfig) -> ContextManager[Path | None]:
-        return self._opt_views.view([self._code.tree(layer["code_sha256_hex"]) for layer in config.layers])
+    def _code_view(self, config: FunctionConfig) -> ContextManager[Path]:
+        return self._views.view(self._code.tree(config.code_sha256_hex))
+
+    @contextlib.contextmanager
+    def _opt_view(self, config: FunctionConfig) -> Iterator[Path | None]:
+        trees = [self._code.tree(layer["code_sha256_hex"]) for layer in config.layers]
+        with self._opt_views.view(trees) as opt:
+            if opt not in trees:
+                yield opt  # none, or an overlay of several layers, which shows no host path either
+                return
+            with self._views.view(opt) as neutral:
+                yield neutral
 
     def _forget_attachments(self, region: str, name: str) -> None:
         """A deleted function's tags and resource policies go with it."""
@@ -168,8 +209,14 @@ class LaminaServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        config = self.config
+        limits = api_limits(config.http_header_timeout, config.http_body_timeout, config.http_idle_timeout)
+        # Connections are capped below the open-files limit, so that no client can use up the descriptors.
+        connections = ConnectionLimiter.within(
+            raise_open_files_limit(), config.max_connections, config.max_connections_per_peer
+        )
         self._server = await self._loop.create_server(
-            lambda: HttpProtocol(self._app.handle, max_body=MAX_REQUEST_BODY, on_error=self._app.on_error),
+            lambda: self._app.protocol(limits, connections),
             self.config.host,
             self.config.port,
             reuse_address=True,
@@ -177,6 +224,8 @@ class LaminaServer:
         self._tasks = [
             asyncio.create_task(run_eviction(self.pool, EVICTION_INTERVAL_SECONDS, host_memory_low)),
             asyncio.create_task(self._flush_logs()),
+            asyncio.create_task(self._every(RESERVE_INTERVAL_SECONDS, self._reserve.replenish)),
+            asyncio.create_task(self._every(CODE_COLLECTION_INTERVAL_SECONDS, self._code.collect_garbage)),
         ]
         self.concurrency.start()
         await self.async_invocation.start()
@@ -195,6 +244,16 @@ class LaminaServer:
             await asyncio.sleep(LOG_FLUSH_INTERVAL_SECONDS)
             self.logs.flush()
 
+    @staticmethod
+    async def _every(seconds: float, work: Callable[[], None]) -> None:
+        """Storage upkeep in a worker thread every `seconds`; a failure is logged and the next round retries."""
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await asyncio.to_thread(work)
+            except Exception:
+                _log.exception("%s failed", getattr(work, "__qualname__", work))
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -204,7 +263,7 @@ class LaminaServer:
                 await task
         await self.async_invocation.stop()
         await self.concurrency.close()
-        self.pool.stop_all()
+        await self.pool.stop_all(STOP_TEARDOWN_TIMEOUT_SECONDS)
         if self.capabilities.cgroups is not None:
             self.capabilities.cgroups.remove_parents()
         self.logs.close()
@@ -213,3 +272,8 @@ class LaminaServer:
         self._layer_store.close()
         self._version_store.close()
         self._store.close()
+        if self.networks is not None:
+            self.networks.close()
+        self._views.close()
+        self._slot.release()
+        self._data_dir_lock.release()
