@@ -102,13 +102,14 @@ def wait_for_listening(process: subprocess.Popen[bytes], timeout: float = START_
     raise RuntimeError(f"server did not start: {shlex.join(map(str, process.args))}")  # type: ignore[arg-type]
 
 
-def start_lamina(*extra: str) -> ServerProcess:
-    """`lamina serve` on a free port with a fresh data dir, removed on stop (its stderr: server.log beside it)."""
+def start_lamina(*extra: str, repo: Path = REPO_DIR) -> ServerProcess:
+    """`lamina serve` of checkout `repo` on a free port with a fresh data dir, removed on stop (its stderr:
+    server.log beside it)."""
     temp_dir = tempfile.TemporaryDirectory(prefix="lamina-bench-")
     data_dir = Path(temp_dir.name) / "data"
     with open(Path(temp_dir.name) / "server.log", "wb") as log_file:
         process = subprocess.Popen(
-            lamina_command(data_dir, *extra), stdout=subprocess.PIPE, stderr=log_file, cwd=REPO_DIR
+            lamina_command(data_dir, *extra), stdout=subprocess.PIPE, stderr=log_file, cwd=repo
         )
     try:
         host, port = wait_for_listening(process)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import time
@@ -21,6 +20,7 @@ from lamina.sandbox.cgroups import DESTROY_TIMEOUT_S, MIB, Cgroup, ResourceLimit
 from lamina.sandbox.host import HostCapabilities
 from lamina.sandbox.mounts import mount_tmpfs, mounts_under, unmount
 from lamina.sandbox.network import EnvironmentNetwork
+from lamina.store.fsutil import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,18 @@ def remove_stale_sandboxes(caps: HostCapabilities, scratch_root: Path) -> None:
         unmount(mount)
     for entry in scratch_root.iterdir():
         if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
+            _remove_quietly(entry)
         else:
             entry.unlink(missing_ok=True)
+
+
+def _remove_quietly(path: Path) -> None:
+    """A scratch tree a function filled (of any depth: it may hold its /tmp); what cannot go is left for the
+    next start's clean-up."""
+    try:
+        remove_tree(path)
+    except OSError as error:
+        log.warning("cannot remove %s: %s", path, error)
 
 
 def _check_env_id(env_id: str) -> None:
@@ -204,7 +213,7 @@ def _prepare_view(spec: SandboxSpec, caps: HostCapabilities, scratch_root: Path,
         scratch_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         scratch = scratch_root / spec.env_id
         scratch.mkdir(mode=0o700)
-        teardown.callback(shutil.rmtree, scratch, ignore_errors=True)
+        teardown.callback(_remove_quietly, scratch)
         tmp_dir = scratch / "tmp"
         tmp_dir.mkdir()
         mount_tmpfs(tmp_dir, spec.ephemeral_storage_mb)
