@@ -99,7 +99,8 @@ class LaminaServer:
         self._reserve.replenish()
         self.code_sources = CodeSources(config.s3_endpoint_url or config.aws_endpoint_url, config.default_region)
         self._layer_store = SqliteLayerStore(data_dir / "lamina.db")
-        self.layers = LayerService(self._layer_store, self._code, self.code_sources, config.account_id)
+        self.layers = LayerService(self._layer_store, self._code, self.code_sources, config.account_id,
+                                   reserve=self._reserve)
         self._code.collect_garbage(grace=0.0)
         _log.info("code storage: %(ExtractedCodeSize)d bytes of extracted code in %(Trees)d trees, limit "
                   "%(CodeStorageLimit)d", self._code.usage())

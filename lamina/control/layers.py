@@ -26,6 +26,7 @@ from lamina.errors import (
 from lamina.store.blobs import CodeStore
 from lamina.store.codezip import MAX_UNZIPPED
 from lamina.store.layers import LayerStore
+from lamina.store.space import SpaceReserve
 
 _NOT_FOUND = "The resource you requested does not exist."
 _WRONG_POLICY_REVISION = (
@@ -41,8 +42,11 @@ class Page:
 
 
 class LayerService:
-    def __init__(self, store: LayerStore, code: CodeStore, sources: CodeSources, account: str) -> None:
+    def __init__(self, store: LayerStore, code: CodeStore, sources: CodeSources, account: str,
+                 reserve: SpaceReserve | None = None) -> None:
+        """`reserve`: space a delete may take on a full disk, so deleting is always possible."""
         self._store = store
+        self._reserve = reserve
         self._code = code
         self._sources = sources
         self._account = account
@@ -119,6 +123,8 @@ class LayerService:
         """Idempotent, as on AWS; the number is never handed out again."""
         _check_version(version)
         if self._in_scope(region, ref):
+            if self._reserve is not None:
+                self._reserve.make_room()
             self._store.delete(region, ref.name, version)
 
     # -- layer version policies -------------------------------------------------------------------------------------

@@ -138,6 +138,7 @@ def test_a_full_disk_refuses_writes_plainly_deletes_still_work_and_recovery_need
         client.tag_resource(Resource=kept_arn, Tags={"before": "full"})
         create(client, "victim", zip_files({"app.py": "# victim\n" + ECHO["app.py"]}))
         create(client, "failing", zip_files(FAILING))
+        client.publish_layer_version(LayerName="doomed", Content={"ZipFile": zip_files({"python/doomed.py": "X = 1\n"})})
         for number in range(3):
             client.invoke(FunctionName="failing", InvocationType="Event", Payload=json.dumps({"n": number}))
         wait_for(lambda: queue_depth(server) == (3, 3))
@@ -159,9 +160,12 @@ def test_a_full_disk_refuses_writes_plainly_deletes_still_work_and_recovery_need
             with pytest.raises(ClientError) as caught:
                 write()
             storage_exhausted(caught)
-        assert [path.suffix for path in (data_dir / "code/blobs").iterdir()] == [".zip"] * 3  # no partial blob
-        assert len(list((data_dir / "code/trees").iterdir())) == 3
-        client.delete_function(FunctionName="victim")  # frees what a delete needs on a full disk
+        assert [path.suffix for path in (data_dir / "code/blobs").iterdir()] == [".zip"] * 4  # no partial blob
+        assert len(list((data_dir / "code/trees").iterdir())) == 4
+        client.delete_layer_version(LayerName="doomed", VersionNumber=1)  # deletes work on a full disk
+        with pytest.raises(ClientError):
+            client.get_layer_version(LayerName="doomed", VersionNumber=1)
+        client.delete_function(FunctionName="victim")
         with pytest.raises(ClientError):
             client.get_function(FunctionName="victim")
 
