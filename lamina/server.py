@@ -9,25 +9,25 @@ import logging
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
-from lamina.api.aliases import AliasOperations
-from lamina.api.app import ApiApp, api_limits
-from lamina.api.async_invoke import AsyncInvokeOperations
-from lamina.api.code import CodeDownloads
-from lamina.api.concurrency import ConcurrencyOperations
-from lamina.api.functions import FunctionOperations
-from lamina.api.invoke import InvokeOperations
-from lamina.api.layers import LayerOperations
-from lamina.api.permissions import PermissionOperations
-from lamina.api.router import Router
-from lamina.api.versions import VersionOperations
-from lamina.api.tags import TagOperations
+from lamina.services.lambda_.aliases import AliasOperations
+from lamina.services.lambda_.app import ApiApp, api_limits
+from lamina.services.lambda_.async_invoke import AsyncInvokeOperations
+from lamina.services.lambda_.code import CodeDownloads
+from lamina.services.lambda_.concurrency import ConcurrencyOperations
+from lamina.services.lambda_.functions import FunctionOperations
+from lamina.services.lambda_.invoke import InvokeOperations
+from lamina.services.lambda_.layers import LayerOperations
+from lamina.services.lambda_.permissions import PermissionOperations
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.versions import VersionOperations
+from lamina.services.lambda_.tags import TagOperations
 from lamina.asyncinvoke.component import AsyncInvocation
 from lamina.config import ServerConfig
 from lamina.control.concurrency import ConcurrencySettings
 from lamina.control.code_sources import CodeSources
 from lamina.control.functions import FunctionService
 from lamina.control.layers import LayerService
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.control.permissions import PermissionService
 from lamina.control.policy_targets import FunctionPolicyTargets
 from lamina.control.tags import TagService

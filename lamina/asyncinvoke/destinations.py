@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 from lamina.asyncinvoke.events import QueuedEvent
 from lamina.asyncinvoke.records import dead_letter_attributes, encode_record
 from lamina.aws.client import Arn, AwsCallFailed, AwsClient
-from lamina.control.arns import parse_function_name
+from lamina.model.arns import parse_function_name
 
 #: SQS, SNS and EventBridge take 256 KB messages; an asynchronous invoke takes 1 MB.
 SERVICE_MESSAGE_LIMIT = 262144

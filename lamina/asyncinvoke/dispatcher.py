@@ -39,10 +39,10 @@ from lamina.asyncinvoke.host_cpu import HostCpu
 from lamina.asyncinvoke.queue_store import EventQueueStore
 from lamina.asyncinvoke.records import EVENT_AGE_EXCEEDED, RETRIES_EXHAUSTED, SUCCESS, invocation_record
 from lamina.aws.client import AwsClient
-from lamina.control.arns import LATEST, FunctionRef, function_arn
+from lamina.model.arns import LATEST, FunctionRef, function_arn
 from lamina.control.event_invoke import EventInvokeConfig, EventInvokeConfigService
 from lamina.control.functions import FunctionService
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.errors import LambdaError, TooManyRequestsException
 from lamina.invoke.service import InvocationService
 

@@ -10,9 +10,9 @@ import threading
 import uuid
 from typing import Any, Callable
 
-from lamina.control.alias_model import AliasConfig
-from lamina.control.arns import LATEST, function_arn
-from lamina.control.models import FunctionConfig
+from lamina.model.alias import AliasConfig
+from lamina.model.arns import LATEST, function_arn
+from lamina.model.function import FunctionConfig
 from lamina.control.version_validation import check_alias_name, check_alias_request, check_routing, routing_weights
 from lamina.errors import PreconditionFailedException, ResourceConflictException, ResourceNotFoundException
 from lamina.store.versions import VersionStore

@@ -15,9 +15,9 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.control.arns import LATEST, FunctionRef, function_arn, is_version
+from lamina.model.arns import LATEST, FunctionRef, function_arn, is_version
 from lamina.control.functions import FunctionService
-from lamina.control.models import FunctionConfig, aws_timestamp
+from lamina.model.function import FunctionConfig, aws_timestamp
 from lamina.errors import (
     InvalidParameterValueException,
     ProvisionedConcurrencyConfigNotFoundException,

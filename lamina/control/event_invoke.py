@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.control.arns import LATEST, FunctionRef, function_arn, is_version, parse_function_name
+from lamina.model.arns import LATEST, FunctionRef, function_arn, is_version, parse_function_name
 from lamina.control.functions import FunctionService
 from lamina.errors import (
     InvalidParameterValueException,

@@ -14,10 +14,10 @@ from typing import Any, Callable, ContextManager, Iterator
 
 from lamina.control import validation
 from lamina.control.aliases import AliasService
-from lamina.control.arns import LATEST, FunctionRef, function_arn, is_version
+from lamina.model.arns import LATEST, FunctionRef, function_arn, is_version
 from lamina.control.code_sources import CodePackage, CodeSources
 from lamina.control.layers import LayerService
-from lamina.control.models import FunctionConfig, aws_timestamp
+from lamina.model.function import FunctionConfig, aws_timestamp
 from lamina.control.routing import choose_version
 from lamina.control.version_validation import ALIAS_NAME_PATTERN, check_publish_request
 from lamina.control.versions import VersionService

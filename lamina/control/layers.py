@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from lamina.control import layer_validation
-from lamina.control.arns import LayerRef, layer_arn, parse_layer_version_arn
+from lamina.model.arns import LayerRef, layer_arn, parse_layer_version_arn
 from lamina.control.code_sources import CodeSources
-from lamina.control.layer_models import LayerVersion, layer_statement
-from lamina.control.models import FunctionConfig, aws_timestamp
+from lamina.model.layer import LayerVersion, layer_statement
+from lamina.model.function import FunctionConfig, aws_timestamp
 from lamina.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,

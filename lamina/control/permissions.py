@@ -16,7 +16,7 @@ import re
 import threading
 from typing import Any
 
-from lamina.control.arns import LATEST, FunctionRef, merge_qualifier, parse_function_name
+from lamina.model.arns import LATEST, FunctionRef, merge_qualifier, parse_function_name
 from lamina.control.policy_targets import PolicyTargets, TargetMissing
 from lamina.errors import (
     InvalidParameterValueException,

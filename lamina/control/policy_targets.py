@@ -10,7 +10,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
-from lamina.control.arns import LATEST, FunctionRef, function_arn, is_version
+from lamina.model.arns import LATEST, FunctionRef, function_arn, is_version
 from lamina.control.functions import FunctionService
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from lamina.control.arns import FunctionRef, TaggableRef, function_arn, parse_taggable_arn
+from lamina.model.arns import FunctionRef, TaggableRef, function_arn, parse_taggable_arn
 from lamina.control.functions import FunctionService
 from lamina.errors import InvalidParameterValueException, InvalidRequestContentException, ResourceNotFoundException
 from lamina.errors import validation_error

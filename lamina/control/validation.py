@@ -7,7 +7,7 @@ AWS checks a request in three passes, and so does this module, so that a bad req
 3. Lambda's own rules (runtime, memory quota, layers, environment, code source): InvalidParameterValueException,
    the first failure wins.
 Messages are AWS's recorded text where one exists (`shared/reference/aws-recorded`). FunctionName is not checked
-here: the API layer parses it with `lamina.control.arns` before calling in. Unknown members are ignored, as AWS does.
+here: the API layer parses it with `lamina.model.arns` before calling in. Unknown members are ignored, as AWS does.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lamina.control.arns import LATEST
+from lamina.model.arns import LATEST
 from lamina.control.validation import unreadable
 from lamina.errors import InvalidParameterValueException, ValidationException
 

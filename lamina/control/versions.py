@@ -10,8 +10,8 @@ import dataclasses
 import uuid
 from typing import Iterable
 
-from lamina.control.arns import LATEST
-from lamina.control.models import BOOKKEEPING_FIELDS, FunctionConfig, aws_timestamp, content_digest
+from lamina.model.arns import LATEST
+from lamina.model.function import BOOKKEEPING_FIELDS, FunctionConfig, aws_timestamp, content_digest
 from lamina.store.base import FunctionStore
 from lamina.store.versions import PublishMark, VersionStore
 

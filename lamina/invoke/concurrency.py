@@ -16,7 +16,7 @@ import enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.errors import TooManyRequestsException
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Callable, ContextManager
 
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.errors import TooManyRequestsException
 from lamina.logs.format import stream_name
 from lamina.runtimes.registry import RuntimeCatalog

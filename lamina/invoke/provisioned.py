@@ -14,7 +14,7 @@ import logging
 import time
 from types import TracebackType
 
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.invoke.pool import EnvironmentPool
 from lamina.sandbox.environment import INIT_TIMEOUT_SECONDS, EnvironmentState, ExecutionEnvironment
 

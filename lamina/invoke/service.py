@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import time
 
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.invoke.concurrency import ConcurrencyLease, ConcurrencyLimits
-from lamina.invoke.invocation import Invocation, InvocationOutcome
+from lamina.model.invocation import Invocation, InvocationOutcome
 from lamina.invoke.pool import EnvironmentPool
 from lamina.logs import format as log_format
 from lamina.logs.invocation import InvocationLog

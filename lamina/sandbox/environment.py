@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.http.server import Response
-from lamina.invoke.invocation import Invocation, InvocationOutcome, InvocationReport, platform_error
+from lamina.model.invocation import Invocation, InvocationOutcome, InvocationReport, platform_error
 from lamina.runtime_api.server import MAX_RESPONSE_BYTES, RuntimeApiEndpoint
 from lamina.runtimes.registry import (
     BASE_LD_LIBRARY_PATH,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 
 
 class StoreConflict(Exception):

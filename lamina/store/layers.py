@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Callable, Protocol
 
-from lamina.control.layer_models import LayerVersion
+from lamina.model.layer import LayerVersion
 from lamina.store.database import SqliteDatabase
 
 _SCHEMA = """

@@ -8,7 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.store.base import StoreConflict
 from lamina.store.database import SqliteDatabase
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from lamina.control.alias_model import AliasConfig
+from lamina.model.alias import AliasConfig
 from lamina.store.database import SqliteDatabase
 
 _SCHEMA = """

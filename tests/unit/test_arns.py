@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from lamina.control.arns import FunctionRef, function_arn, is_version, merge_qualifier, parse_function_name
+from lamina.model.arns import FunctionRef, function_arn, is_version, merge_qualifier, parse_function_name
 from lamina.errors import InvalidParameterValueException, ValidationException
 
 

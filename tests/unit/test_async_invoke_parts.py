@@ -18,7 +18,7 @@ from lamina.asyncinvoke.records import dead_letter_attributes, encode_record, in
 from lamina.aws.client import AwsClient
 from lamina.control.event_invoke import EventInvokeConfig, _check_body, _java_destination_config
 from lamina.errors import InvalidParameterValueException, TooManyRequestsException, ValidationException
-from lamina.invoke.invocation import InvocationOutcome
+from lamina.model.invocation import InvocationOutcome
 
 
 def run(coroutine: Any) -> Any:

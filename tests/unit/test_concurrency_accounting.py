@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.errors import TooManyRequestsException
 from lamina.invoke.concurrency import ConcurrencyLimits, ThrottleReason
 from lamina.invoke.provisioned import ProvisionedCapacity, ProvisionedStatus

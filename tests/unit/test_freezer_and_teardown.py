@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-from lamina.invoke.invocation import Invocation
+from lamina.model.invocation import Invocation
 from lamina.sandbox import cgroups
 from lamina.sandbox.cgroups import FREEZE_HOLD, ResourceLimits, V1CgroupDriver, V2CgroupDriver
 from lamina.sandbox.environment import EnvironmentState, ExecutionEnvironment, FreezerState

@@ -1,5 +1,5 @@
 """What one HTTP connection may hold and how long it may take (lamina/http/server.py), and how the API front answers
-a refused request (lamina/api/app.py). Real sockets on loopback, under uvloop as `lamina serve` runs."""
+a refused request (lamina/services/lambda_/app.py). Real sockets on loopback, under uvloop as `lamina serve` runs."""
 from __future__ import annotations
 
 import asyncio
@@ -15,18 +15,18 @@ import botocore.session
 import pytest
 import uvloop
 
-from lamina.api.aliases import AliasOperations
-from lamina.api.app import ApiApp
-from lamina.api.async_invoke import AsyncInvokeOperations
-from lamina.api.code import CodeDownloads
-from lamina.api.concurrency import ConcurrencyOperations
-from lamina.api.functions import FunctionOperations
-from lamina.api.invoke import InvokeOperations
-from lamina.api.layers import LayerOperations
-from lamina.api.permissions import PermissionOperations
-from lamina.api.router import Router
-from lamina.api.tags import TagOperations
-from lamina.api.versions import VersionOperations
+from lamina.services.lambda_.aliases import AliasOperations
+from lamina.services.lambda_.app import ApiApp
+from lamina.services.lambda_.async_invoke import AsyncInvokeOperations
+from lamina.services.lambda_.code import CodeDownloads
+from lamina.services.lambda_.concurrency import ConcurrencyOperations
+from lamina.services.lambda_.functions import FunctionOperations
+from lamina.services.lambda_.invoke import InvokeOperations
+from lamina.services.lambda_.layers import LayerOperations
+from lamina.services.lambda_.permissions import PermissionOperations
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.tags import TagOperations
+from lamina.services.lambda_.versions import VersionOperations
 from lamina.http.server import (
     MAX_QUEUED_REQUESTS,
     BodyTooLarge,

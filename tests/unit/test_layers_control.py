@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from lamina.control.arns import layer_arn, parse_layer_name, parse_layer_version_arn
+from lamina.model.arns import layer_arn, parse_layer_name, parse_layer_version_arn
 from lamina.control.code_sources import CodeSources
-from lamina.control.layer_models import layer_statement
+from lamina.model.layer import layer_statement
 from lamina.control.layer_validation import validate_add_permission, validate_list_filters, validate_publish
 from lamina.control.layers import LayerService
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lamina.control.arns import parse_taggable_arn
+from lamina.model.arns import parse_taggable_arn
 from lamina.control.permissions import PermissionService, build_statement, policy_json
 from lamina.control.policy_targets import TargetMissing
 from lamina.control.tags import check_tags

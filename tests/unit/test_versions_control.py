@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from lamina.api.listing import page
-from lamina.api.versions import version_order
-from lamina.control.alias_model import AliasConfig
-from lamina.control.models import FunctionConfig
+from lamina.services.lambda_.listing import page
+from lamina.services.lambda_.versions import version_order
+from lamina.model.alias import AliasConfig
+from lamina.model.function import FunctionConfig
 from lamina.control.routing import choose_version
 from lamina.control.version_validation import check_alias_request, check_publish_request, check_routing
 from lamina.control.versions import VersionService, content_fingerprint

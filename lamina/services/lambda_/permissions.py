@@ -1,8 +1,8 @@
 """AddPermission, GetPolicy and RemovePermission: parse the request, call PermissionService, serialise."""
 from __future__ import annotations
 
-from lamina.api.router import Router
-from lamina.api.wire import Call
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call
 from lamina.control.permissions import PermissionService
 from lamina.http.server import Response
 

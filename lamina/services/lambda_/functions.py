@@ -4,14 +4,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
-from lamina.api import listing
-from lamina.api.router import Router
-from lamina.api.wire import Call
-from lamina.api.versions import list_all_versions
-from lamina.control.arns import LATEST, MAX_ARN_LENGTH, function_arn, merge_qualifier, parse_function_name
+from lamina.services.lambda_ import listing
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call
+from lamina.services.lambda_.versions import list_all_versions
+from lamina.model.arns import LATEST, MAX_ARN_LENGTH, function_arn, merge_qualifier, parse_function_name
 from lamina.control.concurrency import ConcurrencySettings
 from lamina.control.functions import FunctionService
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.control.tags import TagService, check_create_tags
 from lamina.errors import validation_error
 from lamina.http.server import Response

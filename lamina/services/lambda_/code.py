@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from lamina.api.router import Router
-from lamina.api.wire import Call
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call
 from lamina.errors import ResourceNotFoundException
 from lamina.http.server import Response
 from lamina.store.blobs import CodeStore

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from lamina.control.arns import LATEST, function_arn
+from lamina.model.arns import LATEST, function_arn
 
 
 #: Record fields that change without changing what a version runs.

@@ -6,10 +6,10 @@ import json
 import re
 from typing import Any, Callable
 
-from lamina.api.router import Router
-from lamina.api.wire import Call
-from lamina.control.arns import parse_layer_name
-from lamina.control.layer_models import LayerVersion
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call
+from lamina.model.arns import parse_layer_name
+from lamina.model.layer import LayerVersion
 from lamina.control.layer_validation import validate_list_filters
 from lamina.control.layers import LayerService
 from lamina.errors import validation_error

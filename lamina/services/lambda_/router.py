@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Awaitable, Callable, NamedTuple, Union
 
-from lamina.api.wire import Call
+from lamina.services.lambda_.wire import Call
 from lamina.http.server import Response
 
 OperationHandler = Callable[[Call], Union[Response, Awaitable[Response]]]

@@ -5,12 +5,12 @@ import base64
 import binascii
 import json
 
-from lamina.api.router import Router
-from lamina.api.wire import Call, parse_json
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call, parse_json
 from lamina.asyncinvoke.dispatcher import AsyncInvoker
-from lamina.control.arns import function_arn, merge_qualifier, parse_function_name
+from lamina.model.arns import function_arn, merge_qualifier, parse_function_name
 from lamina.control.functions import FunctionService
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from lamina.api.router import Router
-from lamina.api.wire import Call
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call
 from lamina.control.tags import TagService
 from lamina.http.server import Response
 

@@ -1,9 +1,9 @@
 """Concurrency operations: reserved concurrency and provisioned-concurrency configs."""
 from __future__ import annotations
 
-from lamina.api.router import Router
-from lamina.api.wire import Call
-from lamina.control.arns import MAX_ARN_LENGTH, FunctionRef, merge_qualifier, parse_function_name
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call
+from lamina.model.arns import MAX_ARN_LENGTH, FunctionRef, merge_qualifier, parse_function_name
 from lamina.control.concurrency import ConcurrencySettings
 from lamina.errors import validation_error
 from lamina.http.server import Response

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import asyncio
 
-from lamina.api.listing import max_items, page
-from lamina.api.router import Router
-from lamina.api.wire import Call
-from lamina.control.arns import MAX_ARN_LENGTH, FunctionRef, parse_function_name
+from lamina.services.lambda_.listing import max_items, page
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call
+from lamina.model.arns import MAX_ARN_LENGTH, FunctionRef, parse_function_name
 from lamina.control.functions import FunctionService
 from lamina.control.version_validation import function_version_problems, raise_if_any
 from lamina.http.server import Response

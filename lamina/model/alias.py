@@ -5,7 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from lamina.control.arns import function_arn
+from lamina.model.arns import function_arn
 
 
 @dataclass(frozen=True)

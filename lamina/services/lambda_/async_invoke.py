@@ -5,12 +5,12 @@ import asyncio
 import time
 from pathlib import Path
 
-from lamina.api.invoke import MAX_EVENT_PAYLOAD, runtime_payload
-from lamina.api.router import Router
-from lamina.api.wire import Call
+from lamina.services.lambda_.invoke import MAX_EVENT_PAYLOAD, runtime_payload
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call
 from lamina.asyncinvoke.dispatcher import AsyncInvoker
 from lamina.asyncinvoke.queue_store import read_stats
-from lamina.control.arns import merge_qualifier, parse_function_name
+from lamina.model.arns import merge_qualifier, parse_function_name
 from lamina.control.event_invoke import MAX_LIST_ITEMS, EventInvokeConfigService
 from lamina.control.functions import FunctionService
 from lamina.errors import RequestTooLargeException, validation_error

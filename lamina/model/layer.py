@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from lamina.control.arns import layer_arn
+from lamina.model.arns import layer_arn
 
 
 @dataclass

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import asyncio
 
-from lamina.api.listing import listed_configuration, max_items, page
-from lamina.api.router import Router
-from lamina.api.wire import Call
-from lamina.control.arns import LATEST, MAX_ARN_LENGTH, parse_function_name
+from lamina.services.lambda_.listing import listed_configuration, max_items, page
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call
+from lamina.model.arns import LATEST, MAX_ARN_LENGTH, parse_function_name
 from lamina.control.functions import FunctionService
-from lamina.control.models import FunctionConfig
+from lamina.model.function import FunctionConfig
 from lamina.http.server import Response
 
 

@@ -5,9 +5,9 @@ import logging
 from typing import Awaitable
 from urllib.parse import unquote
 
-from lamina.api.invoke import MAX_EVENT_PAYLOAD, MAX_SYNC_PAYLOAD
-from lamina.api.router import Router
-from lamina.api.wire import Call, error_response, region_of
+from lamina.services.lambda_.invoke import MAX_EVENT_PAYLOAD, MAX_SYNC_PAYLOAD
+from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.wire import Call, error_response, region_of
 from lamina.errors import (
     InvalidRequestContentException,
     LambdaError,
@@ -44,7 +44,7 @@ _REFUSALS: dict[int, type[LambdaError]] = {
     414: RequestURITooLongException,
     431: RequestHeaderFieldsTooLargeException,
 }
-_log = logging.getLogger("lamina.api")
+_log = logging.getLogger("lamina.services.lambda_")
 
 
 def api_limits(header_timeout: float, body_timeout: float, idle_timeout: float) -> HttpLimits:

@@ -1,0 +1,1 @@
+"""One package per AWS service Lamina serves; each parses its protocol, calls the control plane, serialises."""
