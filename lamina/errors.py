@@ -5,7 +5,7 @@ caller's job, copied from AWS's recorded responses (`shared/reference/aws-record
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 
 class LambdaError(Exception):
@@ -93,6 +93,13 @@ class ServiceException(LambdaError):
     code, status, message_key = "ServiceException", 500, "Message"
 
 
+class PlatformError(ServiceException):
+    """Lamina's platform failed, not the function and not a limit: a sandbox that could not start, a full disk, a
+    runtime gone from the host. A synchronous caller gets AWS's 500 ServiceException; the asynchronous dispatcher
+    retries the event later (not an attempt). Any other exception escaping an invocation is a bug, and is not
+    retried (asyncinvoke/retry_policy.py)."""
+
+
 class UnknownOperationException(LambdaError):
     code, status, message_key = "UnknownOperationException", 404, "Message"
     include_type = False
@@ -111,9 +118,37 @@ class RequestHeaderFieldsTooLargeException(LambdaError):
     code, status = "RequestHeaderFieldsTooLargeException", 431
 
 
+# -- AWS's validation message, built here only: `N validation error(s) detected: Value 'x' at 'field' failed to ...`
 def validation_error(value: Any, field: str, constraint: str) -> ValidationException:
     """AWS's single-field constraint message, e.g. for a bad enum or pattern."""
-    shown = "null" if value is None else f"'{value}'"
-    return ValidationException(
-        f"1 validation error detected: Value {shown} at '{field}' failed to satisfy constraint: {constraint}"
-    )
+    return ValidationException(detected([violation(value, field, constraint)]))
+
+
+def violation(value: Any, field: str, constraint: str, *, sensitive: bool = False) -> str:
+    """One entry; a sensitive member (environment variables) is printed without its value: `Value at 'x'`."""
+    if sensitive:
+        shown = ""
+    elif value is None:
+        shown = "null "
+    else:
+        shown = f"'{java_text(value)}' "
+    return f"Value {shown}at '{field}' failed to satisfy constraint: {constraint}"
+
+
+def detected(problems: Sequence[str]) -> str:
+    """The whole message: the count, then every entry joined with `; `, in the order found."""
+    count = len(problems)
+    return f"{count} validation error{'s' if count > 1 else ''} detected: {'; '.join(problems)}"
+
+
+def java_text(value: Any) -> str:
+    """How AWS's Java front end prints a value: lists as `[a, b]`, maps as `{k=v}`, booleans in lower case."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(java_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{java_text(key)}={java_text(item)}" for key, item in value.items()) + "}"
+    return str(value)

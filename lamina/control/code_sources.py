@@ -2,13 +2,16 @@
 
 S3 objects are fetched from the S3-compatible endpoint the server was configured with (`--s3-endpoint-url`: AWS S3,
 MinIO, Ceph...), with the standard AWS credential chain, unsigned when there are no credentials. Reads block, so
-callers run them in a worker thread, as every code-ingesting operation already does.
+callers run them in a worker thread, as every code-ingesting operation already does; in the server the GetObject
+itself runs on the bounded `s3` executor (lamina/executors.py), so slow reads (a 120 s timeout) cannot take every
+control-plane thread.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import threading
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +29,10 @@ class CodePackage:
 
 
 class CodeSources:
-    def __init__(self, s3_endpoint_url: str | None, region: str) -> None:
+    def __init__(self, s3_endpoint_url: str | None, region: str, *, executor: Executor | None = None) -> None:
+        """`executor`: where S3 reads run (the caller's thread waits); None runs them on the caller's thread."""
         self.s3_endpoint_url = s3_endpoint_url
+        self._executor = executor
         self._region = region
         self._client: Any = None
         self._client_lock = threading.Lock()
@@ -39,7 +44,10 @@ class CodeSources:
                 return CodePackage(base64.b64decode(code["ZipFile"], validate=True), MAX_ZIPPED)
             except (binascii.Error, TypeError, ValueError) as error:
                 raise InvalidParameterValueException(_CORRUPT) from error
-        return CodePackage(self._get_object(code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion")), MAX_UNZIPPED)
+        arguments = (code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion"))
+        if self._executor is None:
+            return CodePackage(self._get_object(*arguments), MAX_UNZIPPED)
+        return CodePackage(self._executor.submit(self._get_object, *arguments).result(), MAX_UNZIPPED)
 
     def _get_object(self, bucket: str, key: str, version: str | None) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError

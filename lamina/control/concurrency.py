@@ -15,8 +15,10 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from lamina.supervisor import supervised
 from lamina.model.arns import LATEST, FunctionRef, function_arn, is_version
 from lamina.control.functions import FunctionService
+from lamina.control.validation import LAMBDA
 from lamina.model.function import FunctionConfig, aws_timestamp
 from lamina.errors import (
     InvalidParameterValueException,
@@ -39,7 +41,6 @@ NO_PROVISIONED_CONFIG = "No Provisioned Concurrency Config found for this functi
 ALIAS_ON_PROVISIONED_VERSION = "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"
 VERSION_UNDER_PROVISIONED_ALIAS = "Version is pointed by a Provisioned Concurrency alias"
 OVER_RESERVED = "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function"
-MAX_INT = 2**31 - 1
 UPKEEP_INTERVAL_SECONDS = 1.0
 
 
@@ -75,19 +76,6 @@ class ProvisionedConfigView:
         return document
 
 
-def _count(body: dict[str, Any], key: str, field: str, minimum: int) -> int:
-    value = body.get(key)
-    if value is None:
-        raise validation_error(None, field, "Member must not be null")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise validation_error(value, field, "Member must be an integer")
-    if value < minimum:
-        raise validation_error(value, field, f"Member must have value greater than or equal to {minimum}")
-    if value > MAX_INT:
-        raise validation_error(value, field, f"Member must have value less than or equal to {MAX_INT}")
-    return value
-
-
 class ConcurrencySettings:
     def __init__(
         self,
@@ -119,7 +107,7 @@ class ConcurrencySettings:
     def start(self) -> None:
         """Begin provisioning the stored configs and keep them in line (needs the running event loop)."""
         self._reconcile_all()
-        self._upkeep = asyncio.create_task(self._run_upkeep())
+        self._upkeep = asyncio.create_task(supervised("provisioned-concurrency upkeep", self._run_upkeep))
 
     async def close(self) -> None:
         """Stop the upkeep and every provisioned environment."""
@@ -141,7 +129,8 @@ class ConcurrencySettings:
 
     # -- reserved concurrency --------------------------------------------------------------------------------------
     def put_reserved(self, region: str, ref: FunctionRef, body: dict[str, Any]) -> int:
-        reserved = _count(body, "ReservedConcurrentExecutions", "reservedConcurrentExecutions", 0)
+        LAMBDA.check("PutFunctionConcurrency", body)
+        reserved: int = body["ReservedConcurrentExecutions"]
         self._unqualified(region, ref, missing_qualifier=LATEST)
         current = self._limits.reserved(region, ref.name)
         provisioned = self._limits.provisioned_total(region, ref.name)
@@ -194,7 +183,8 @@ class ConcurrencySettings:
     def put_provisioned(
         self, region: str, ref: FunctionRef, qualifier: str | None, body: dict[str, Any]
     ) -> ProvisionedConfigView:
-        requested = _count(body, "ProvisionedConcurrentExecutions", "provisionedConcurrentExecutions", 1)
+        LAMBDA.check("PutProvisionedConcurrencyConfig", {**body, "Qualifier": qualifier or None})
+        requested: int = body["ProvisionedConcurrentExecutions"]
         qualifier = _required(qualifier)
         if qualifier == LATEST:
             raise InvalidParameterValueException(UNPUBLISHED_VERSION)

@@ -6,31 +6,23 @@ answers the delivery workers (`settings`) without touching the database.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from lamina.model.arns import LATEST, FunctionRef, function_arn, is_version, parse_function_name
 from lamina.control.functions import FunctionService
+from lamina.control.validation import LAMBDA
 from lamina.errors import (
     InvalidParameterValueException,
-    InvalidRequestContentException,
     LambdaError,
     ResourceNotFoundException,
-    ValidationException,
 )
 from lamina.store.event_invoke_configs import EventInvokeConfigStore
+from lamina.validation.paging import page
 
 DEFAULT_RETRY_ATTEMPTS = 2
 DEFAULT_MAX_EVENT_AGE_SECONDS = 21600
-MAX_LIST_ITEMS = 50
-#: The pattern AWS echoes in its validation message (recorded), kept verbatim.
-DESTINATION_PATTERN = (
-    r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:"
-    r"((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
-)
-_DESTINATION_RE = re.compile(DESTINATION_PATTERN.replace("$|", "|", 1), re.ASCII)
 #: Where Lamina can deliver invocation records (S3 and Kafka destinations are not supported).
 DESTINATION_SERVICES = ("lambda", "sqs", "sns", "events")
 _SIDES = (("OnSuccess", "onSuccess"), ("OnFailure", "onFailure"))
@@ -114,68 +106,12 @@ def _java_destination_config(destinations: dict[str, Any]) -> str:
     return f"DestinationConfig({', '.join(parts)})"
 
 
-def _range_problem(value: int | None, field: str, low: int, high: int) -> str | None:
-    if value is None or low <= value <= high:
-        return None
-    bound = f"greater than or equal to {low}" if value < low else f"less than or equal to {high}"
-    return f"Value '{value}' at '{field}' failed to satisfy constraint: Member must have value {bound}"
-
-
-def _destination_problems(destination: str, field: str) -> list[str]:
-    problems = []
-    path = f"destinationConfig.{field}.destination"
-    if len(destination) > 350:
-        problems.append(
-            f"Value '{destination}' at '{path}' failed to satisfy constraint: "
-            "Member must have length less than or equal to 350"
-        )
-    if not _DESTINATION_RE.fullmatch(destination):
-        problems.append(
-            f"Value '{destination}' at '{path}' failed to satisfy constraint: "
-            f"Member must satisfy regular expression pattern: {DESTINATION_PATTERN}"
-        )
-    return problems
-
-
-def _check_types(body: dict[str, Any]) -> None:
-    for member in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
-        value = body.get(member)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise InvalidRequestContentException(
-                f"Could not parse request body into json: {member} must be an integer."
-            )
-    destinations = body.get("DestinationConfig")
-    if destinations is None:
-        return
-    sides = [destinations.get(member) if isinstance(destinations, dict) else None for member, _ in _SIDES]
-    if not isinstance(destinations, dict) or any(
-        side is not None and (not isinstance(side, dict) or not isinstance(side.get("Destination") or "", str))
-        for side in sides
-    ):
-        raise InvalidRequestContentException("Could not parse request body into json: malformed DestinationConfig.")
-
-
-def _check_body(body: dict[str, Any]) -> None:
+def _check_body(body: dict[str, Any], operation: str = "PutFunctionEventInvokeConfig") -> None:
     """Types, then "at least one setting", then the model's constraints (ValidationException)."""
-    _check_types(body)
+    LAMBDA.check_types(operation, body)
     if all(body.get(member) is None for member in _SETTINGS):
         raise InvalidParameterValueException("You must specify at least one of error handling or destination setting.")
-    problems = [
-        problem
-        for problem in (
-            _range_problem(body.get("MaximumRetryAttempts"), "maximumRetryAttempts", 0, 2),
-            _range_problem(body.get("MaximumEventAgeInSeconds"), "maximumEventAgeInSeconds", 60, 21600),
-        )
-        if problem is not None
-    ]
-    destinations = body.get("DestinationConfig") or {}
-    for member, field in _SIDES:
-        destination = (destinations.get(member) or {}).get("Destination")
-        if destination is not None:
-            problems.extend(_destination_problems(destination, field))
-    if problems:
-        plural = "s" if len(problems) > 1 else ""
-        raise ValidationException(f"{len(problems)} validation error{plural} detected: {'; '.join(problems)}")
+    LAMBDA.check(operation, body)
 
 
 class EventInvokeConfigService:
@@ -216,7 +152,7 @@ class EventInvokeConfigService:
         return self._save(config)
 
     def update(self, region: str, ref: FunctionRef, qualifier: str | None, body: dict[str, Any]) -> EventInvokeConfig:
-        _check_body(body)
+        _check_body(body, "UpdateFunctionEventInvokeConfig")
         qualifier = self._existing_qualifier(region, ref, qualifier)
         current = self._configs.get((region, ref.name), {}).get(qualifier)
         if current is None:
@@ -260,10 +196,7 @@ class EventInvokeConfigService:
             ),
             key=lambda config: _qualifier_order(config.qualifier),
         )
-        if marker:
-            configs = [config for config in configs if _qualifier_order(config.qualifier) > _qualifier_order(marker)]
-        page = configs[:max_items]
-        return page, (page[-1].qualifier if len(configs) > max_items else None)
+        return page(configs, lambda config: config.qualifier, marker, max_items, _qualifier_order)
 
     def forget_function(self, region: str, name: str) -> None:
         """The function is gone: so are its settings."""

@@ -50,8 +50,10 @@ class FunctionService:
         sources: CodeSources | None = None,
         layers: LayerService | None = None,
         reserve: SpaceReserve | None = None,
+        transaction: Callable[[], ContextManager[object]] = contextlib.nullcontext,
     ) -> None:
-        """`reserve`: space a delete may take on a full disk, so deleting is always possible."""
+        """`reserve`: space a delete may take on a full disk, so deleting is always possible. `transaction`: one
+        atomic change over the function and version stores (their shared database's `transaction`)."""
         self._store = store
         self._reserve = reserve
         self._sources = sources or CodeSources(None, "")
@@ -65,7 +67,7 @@ class FunctionService:
         self._guard = threading.Lock()
         self._deletion_listeners: list[Callable[[str, str], None]] = []
         self._qualifier_deletion_listeners: list[Callable[[str, str, str], None]] = []
-        self.versions = VersionService(store, version_store)
+        self.versions = VersionService(store, version_store, transaction)
         self.aliases = AliasService(version_store, account, self.version_config)
 
     def on_delete(self, listener: Callable[[str, str], None]) -> None:
@@ -80,7 +82,7 @@ class FunctionService:
     def load(self) -> None:
         for config in self._store.list_versions(None, LATEST):
             self._latest[(config.region, config.name)] = config
-        self.versions.load(self._store.list_versions(None, None), set(self._latest))
+        self.versions.load(self._store.list_versions(None, None))
         self.aliases.load(set(self._latest))
 
     # -- reads ---------------------------------------------------------------------------------------------------
@@ -207,9 +209,8 @@ class FunctionService:
         if qualifier is not None:
             self._delete_version(region, ref.name, qualifier)
             return
-        self._store.delete(region, ref.name)
+        self.versions.delete_function(region, ref.name)
         self._latest.pop((region, ref.name), None)
-        self.versions.forget(region, ref.name)
         self.aliases.forget(region, ref.name)
         for listener in self._deletion_listeners:
             listener(region, ref.name)

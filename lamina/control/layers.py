@@ -27,6 +27,7 @@ from lamina.store.blobs import CodeStore
 from lamina.store.codezip import MAX_UNZIPPED
 from lamina.store.layers import LayerStore
 from lamina.store.space import SpaceReserve
+from lamina.validation.paging import page
 
 _NOT_FOUND = "The resource you requested does not exist."
 _WRONG_POLICY_REVISION = (
@@ -102,10 +103,7 @@ class LayerService:
         if not self._in_scope(region, ref):
             return Page([], None)
         versions = [v for v in self._store.list_versions(region, ref.name) if v.matches(runtime, architecture)]
-        if marker and marker.isdigit():
-            versions = [v for v in versions if v.version < int(marker)]
-        page = versions[:size]
-        return Page(page, str(page[-1].version) if len(versions) > size else None)
+        return Page(*page(versions, lambda v: str(v.version), marker, size, _newest_first))
 
     def list_layers(
         self, region: str, runtime: str | None, architecture: str | None, marker: str | None, size: int
@@ -115,9 +113,7 @@ class LayerService:
         for version in self._store.list_versions(region, None):
             if version.name not in latest and version.matches(runtime, architecture):
                 latest[version.name] = version
-        layers = [latest[name] for name in sorted(latest) if not marker or name > marker]
-        page = layers[:size]
-        return Page(page, page[-1].name if len(layers) > size else None)
+        return Page(*page([latest[name] for name in sorted(latest)], lambda v: v.name, marker, size))
 
     def delete(self, region: str, ref: LayerRef, version: int) -> None:
         """Idempotent, as on AWS; the number is never handed out again."""
@@ -241,3 +237,8 @@ class LayerService:
 def _check_version(version: int) -> None:
     if version < 1:
         raise InvalidParameterValueException("Layer Version Cannot be less than 1")
+
+
+def _newest_first(marker: str) -> float:
+    """ListLayerVersions pages newest first; its marker is a version number (any other marker starts at the top)."""
+    return -int(marker) if marker.isdigit() else float("-inf")

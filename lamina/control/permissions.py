@@ -18,45 +18,18 @@ from typing import Any
 
 from lamina.model.arns import LATEST, FunctionRef, merge_qualifier, parse_function_name
 from lamina.control.policy_targets import PolicyTargets, TargetMissing
+from lamina.control.validation import LAMBDA
 from lamina.errors import (
     InvalidParameterValueException,
-    InvalidRequestContentException,
     PolicyLengthExceededException,
     PreconditionFailedException,
     ResourceConflictException,
     ResourceNotFoundException,
-    ValidationException,
 )
 from lamina.store.attachments import AttachmentStore, StoredPolicy
 
 MAX_POLICY_BYTES = 20480
 POLICY_VERSION = "2012-10-17"
-
-# The model's constraints, in its member order; patterns are printed in AWS's messages, so they are AWS's text.
-STATEMENT_ID_PATTERN = r"([a-zA-Z0-9-_]+)"
-REMOVE_STATEMENT_ID_PATTERN = r"([a-zA-Z0-9-_.]+)"
-ACTION_PATTERN = r"(lambda:[*]|lambda:[a-zA-Z]+|[*])"
-PRINCIPAL_PATTERN = r"[^\s]+"
-SOURCE_ARN_PATTERN = r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)"
-SOURCE_ACCOUNT_PATTERN = r"\d{12}"
-EVENT_SOURCE_TOKEN_PATTERN = r"[a-zA-Z0-9._\-]+"
-QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
-PRINCIPAL_ORG_ID_PATTERN = r"o-[a-z0-9]{10,32}"
-FUNCTION_URL_AUTH_TYPES = ("NONE", "AWS_IAM")
-
-_ADD_MEMBERS: tuple[tuple[str, str, bool, int | None, int | None, str | None], ...] = (
-    # (member, field in messages, required, min length, max length, pattern)
-    ("StatementId", "statementId", True, 1, 100, STATEMENT_ID_PATTERN),
-    ("Action", "action", True, None, None, ACTION_PATTERN),
-    ("Principal", "principal", True, None, None, PRINCIPAL_PATTERN),
-    ("SourceArn", "sourceArn", False, None, None, SOURCE_ARN_PATTERN),
-    ("SourceAccount", "sourceAccount", False, None, 12, SOURCE_ACCOUNT_PATTERN),
-    ("EventSourceToken", "eventSourceToken", False, None, 256, EVENT_SOURCE_TOKEN_PATTERN),
-)
-_STRING_MEMBERS = (
-    "StatementId", "Action", "Principal", "SourceArn", "SourceAccount", "EventSourceToken", "RevisionId",
-    "PrincipalOrgID", "FunctionUrlAuthType",
-)
 
 _ACCOUNT_RE = re.compile(r"\d{12}", re.ASCII)
 _IAM_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:iam::\d{12}:\S+", re.ASCII)
@@ -102,8 +75,7 @@ class PermissionService:
     # -- operations ------------------------------------------------------------------------------------------------
     def add(self, region: str, function_name: str, query_qualifier: str | None, body: dict[str, Any]) -> dict[str, Any]:
         """AddPermission: the statement added, as AWS returns it."""
-        _check_types(body)
-        _check_model(body, query_qualifier)
+        LAMBDA.check("AddPermission", {**body, "Qualifier": query_qualifier})
         ref = parse_function_name(function_name)
         qualifier = merge_qualifier(ref, query_qualifier)
         if qualifier == LATEST:
@@ -137,7 +109,7 @@ class PermissionService:
 
     def get(self, region: str, function_name: str, query_qualifier: str | None) -> dict[str, Any]:
         """GetPolicy: the whole document as a JSON string, and the policy's RevisionId."""
-        _check_qualifier(query_qualifier)
+        LAMBDA.check("GetPolicy", {"Qualifier": query_qualifier})
         ref = parse_function_name(function_name)
         qualifier = _unqualified_if_latest(merge_qualifier(ref, query_qualifier))
         try:
@@ -153,7 +125,7 @@ class PermissionService:
         self, region: str, function_name: str, statement_id: str, query_qualifier: str | None, revision_id: str | None
     ) -> None:
         """RemovePermission; the policy goes away with its last statement."""
-        _check_remove_model(statement_id, query_qualifier)
+        LAMBDA.check("RemovePermission", {"StatementId": statement_id, "Qualifier": query_qualifier})
         ref = parse_function_name(function_name)
         qualifier = _unqualified_if_latest(merge_qualifier(ref, query_qualifier))
         key = (region, ref.name, qualifier or "")
@@ -254,73 +226,3 @@ def _add_not_found(missing: TargetMissing) -> ResourceNotFoundException:
     if missing.kind == "alias":
         return ResourceNotFoundException(f"Cannot find alias arn: {missing.arn}")
     return ResourceNotFoundException(f"Function not found: {missing.arn}")
-
-
-# -- the model's constraints (ValidationException, all problems in one message) -----------------------------------
-def _check_types(body: dict[str, Any]) -> None:
-    for member in _STRING_MEMBERS:
-        if body.get(member) is not None and not isinstance(body[member], str):
-            raise InvalidRequestContentException(
-                f"Could not parse request body into json: expected a string for {member}."
-            )
-    if body.get("InvokedViaFunctionUrl") is not None and not isinstance(body["InvokedViaFunctionUrl"], bool):
-        raise InvalidRequestContentException(
-            "Could not parse request body into json: expected a boolean for InvokedViaFunctionUrl."
-        )
-
-
-def _check_model(body: dict[str, Any], qualifier: str | None) -> None:
-    problems: list[str] = []
-    for member, field, required, low, high, pattern in _ADD_MEMBERS:
-        value = body.get(member)
-        if value is None:
-            if required:
-                problems.append(_violation(None, field, "Member must not be null"))
-            continue
-        _check_string(problems, value, field, low, high, pattern)
-    if qualifier is not None:
-        _check_string(problems, qualifier, "qualifier", 1, 128, QUALIFIER_PATTERN)
-    if body.get("PrincipalOrgID") is not None:
-        _check_string(problems, body["PrincipalOrgID"], "principalOrgID", 12, 34, PRINCIPAL_ORG_ID_PATTERN)
-    auth_type = body.get("FunctionUrlAuthType")
-    if auth_type is not None and auth_type not in FUNCTION_URL_AUTH_TYPES:
-        constraint = f"Member must satisfy enum value set: [{', '.join(FUNCTION_URL_AUTH_TYPES)}]"
-        problems.append(_violation(auth_type, "functionUrlAuthType", constraint))
-    _raise_if_any(problems)
-
-
-def _check_remove_model(statement_id: str, qualifier: str | None) -> None:
-    problems: list[str] = []
-    _check_string(problems, statement_id, "statementId", 1, 100, REMOVE_STATEMENT_ID_PATTERN)
-    if qualifier is not None:
-        _check_string(problems, qualifier, "qualifier", 1, 128, QUALIFIER_PATTERN)
-    _raise_if_any(problems)
-
-
-def _check_qualifier(qualifier: str | None) -> None:
-    problems: list[str] = []
-    if qualifier is not None:
-        _check_string(problems, qualifier, "qualifier", 1, 128, QUALIFIER_PATTERN)
-    _raise_if_any(problems)
-
-
-def _check_string(
-    problems: list[str], value: str, field: str, low: int | None, high: int | None, pattern: str | None
-) -> None:
-    if high is not None and len(value) > high:
-        problems.append(_violation(value, field, f"Member must have length less than or equal to {high}"))
-    elif low is not None and len(value) < low:
-        problems.append(_violation(value, field, f"Member must have length greater than or equal to {low}"))
-    if pattern is not None and re.fullmatch(pattern, value, re.ASCII) is None:
-        problems.append(_violation(value, field, f"Member must satisfy regular expression pattern: {pattern}"))
-
-
-def _violation(value: str | None, field: str, constraint: str) -> str:
-    shown = "null" if value is None else f"'{value}'"
-    return f"Value {shown} at '{field}' failed to satisfy constraint: {constraint}"
-
-
-def _raise_if_any(problems: list[str]) -> None:
-    if problems:
-        plural = "s" if len(problems) > 1 else ""
-        raise ValidationException(f"{len(problems)} validation error{plural} detected: {'; '.join(problems)}")

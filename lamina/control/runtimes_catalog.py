@@ -67,7 +67,21 @@ DEPRECATED_RUNTIMES: tuple[str, ...] = (
     "provided",
 )
 
-ALL_RUNTIMES: frozenset[str] = frozenset(SUPPORTED_RUNTIMES + NEWER_SUPPORTED_RUNTIMES + DEPRECATED_RUNTIMES)
+# ListLayers / ListLayerVersions print the service's whole Runtime enum, in this order (recorded); PublishLayerVersion
+# accepts those names too (deprecated ones included, recorded) but prints only the supported ones.
+LIST_FILTER_RUNTIMES: tuple[str, ...] = (
+    "ruby3.5", "ruby2.6", "dotnetcore1.0", "python3.7", "nodejs8.10", "nasa", "ruby2.7", "python2.7-greengrass",
+    "dotnetcore2.0", "python3.8", "java21", "dotnet6", "dotnetcore2.1", "python3.9", "java11", "nodejs6.10",
+    "provided", "dotnetcore3.1", "dotnet8", "java25", "java17", "nodejs", "nodejs4.3", "java8.al2", "go1.x",
+    "dotnet10", "nodejs20.x", "go1.9", "byol", "nodejs10.x", "provided.al2023", "nodejs22.x", "python3.10", "java8",
+    "nodejs12.x", "python3.11", "nodejs24.x", "nodejs8.x", "python3.12", "nodejs14.x", "nodejs8.9", "nodejs26.x",
+    "python3.13", "python3.14", "nodejs16.x", "python3.15", "provided.al2", "nodejs4.3-edge", "nodejs18.x", "ruby3.2",
+    "python3.4", "ruby3.3", "ruby3.4", "ruby2.5", "python3.6", "python2.7",
+)
+#: Every runtime name the layer operations accept as a filter or a compatible runtime.
+KNOWN_RUNTIMES: tuple[str, ...] = tuple(
+    dict.fromkeys(LIST_FILTER_RUNTIMES + SUPPORTED_RUNTIMES + NEWER_SUPPORTED_RUNTIMES + DEPRECATED_RUNTIMES)
+)
 _ACCEPTED = frozenset(SUPPORTED_RUNTIMES + NEWER_SUPPORTED_RUNTIMES)
 _DEPRECATED = frozenset(DEPRECATED_RUNTIMES)
 

@@ -6,9 +6,10 @@ takes the next number, even when higher numbers were deleted.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
-from typing import Iterable
+from typing import Callable, ContextManager, Iterable
 
 from lamina.model.arns import LATEST
 from lamina.model.function import BOOKKEEPING_FIELDS, FunctionConfig, aws_timestamp, content_digest
@@ -23,27 +24,27 @@ def content_fingerprint(config: FunctionConfig) -> str:
 
 
 class VersionService:
-    def __init__(self, functions: FunctionStore, store: VersionStore) -> None:
+    def __init__(
+        self,
+        functions: FunctionStore,
+        store: VersionStore,
+        transaction: Callable[[], ContextManager[object]] = contextlib.nullcontext,
+    ) -> None:
+        """`transaction`: groups the function store's and the version store's writes (they share a database), so a
+        publish or a delete is one atomic change and start-up finds no half of one."""
         self._functions = functions
         self._store = store
+        self._transaction = transaction
         self._published: dict[FunctionKey, dict[str, FunctionConfig]] = {}
         self._marks: dict[FunctionKey, PublishMark] = {}
 
-    def load(self, configs: Iterable[FunctionConfig], existing: set[FunctionKey]) -> None:
-        """Published versions from the functions table, marks from the version store (stale ones dropped)."""
+    def load(self, configs: Iterable[FunctionConfig]) -> None:
+        """Published versions from the functions table, marks from the version store. Nothing to repair: a publish
+        (versions and mark) and a delete (rows and mark) are each one transaction."""
         for config in configs:
             if config.version != LATEST:
                 self._published.setdefault((config.region, config.name), {})[config.version] = config
-        for key, mark in self._store.marks().items():
-            if key in existing:
-                self._marks[key] = mark
-            else:
-                self._store.forget(*key)  # the function was deleted just before a crash
-        for key, versions in self._published.items():
-            highest = max(int(number) for number in versions)
-            mark = self._marks.get(key)
-            if mark is None or mark.number < highest:  # a publish was cut short after writing its version
-                self._marks[key] = PublishMark(highest, "")
+        self._marks.update(self._store.marks())
 
     # -- reads (the invoke path) -----------------------------------------------------------------------------------
     def get(self, region: str, name: str, version: str) -> FunctionConfig | None:
@@ -79,12 +80,12 @@ class VersionService:
             state="Active",
             last_update_status="Successful",
         )
-        # Publishing gives $LATEST a new RevisionId (as AWS does). Written first: if the process dies after it, the
-        # next publish simply takes the number; the mark is rebuilt from the versions present at start-up.
+        # Publishing gives $LATEST a new RevisionId (as AWS does). The three writes commit together or not at all.
         latest = dataclasses.replace(current, revision_id=str(uuid.uuid4()))
-        self._functions.replace(latest, current.revision_id)
-        self._functions.create(version)
-        self._store.put_mark(current.region, current.name, PublishMark(number, fingerprint))
+        with self._transaction():
+            self._functions.replace(latest, current.revision_id)
+            self._functions.create(version)
+            self._store.put_mark(current.region, current.name, PublishMark(number, fingerprint))
         self._marks[key] = PublishMark(number, fingerprint)
         self._published.setdefault(key, {})[version.version] = version
         return latest, version
@@ -106,8 +107,11 @@ class VersionService:
         self._published[(region, name)][version] = changed
         return changed
 
-    def forget(self, region: str, name: str) -> None:
-        """After the function was deleted (its version rows went with it): its mark and the in-memory view."""
+    def delete_function(self, region: str, name: str) -> None:
+        """Delete every stored version of a function with its mark and aliases (one transaction), then drop the
+        in-memory view of its versions."""
+        with self._transaction():
+            self._functions.delete(region, name)
+            self._store.forget(region, name)
         self._published.pop((region, name), None)
         self._marks.pop((region, name), None)
-        self._store.forget(region, name)

@@ -1,14 +1,14 @@
-"""What list operations share: AWS's list form of a configuration, and MaxItems/Marker paging."""
+"""What Lambda's list operations share: AWS's list form of a configuration, and MaxItems/Marker paging (the one
+implementation, `lamina.validation.paging`, bound to Lambda's model)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any
 
+from lamina.control.validation import LAMBDA
 from lamina.model.function import FunctionConfig
-from lamina.errors import validation_error
+from lamina.validation.paging import page, page_size
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 10000
-Item = TypeVar("Item")
+__all__ = ["listed_configuration", "max_items", "page"]
 
 
 def listed_configuration(config: FunctionConfig, *, qualified: bool) -> dict[str, Any]:
@@ -19,29 +19,7 @@ def listed_configuration(config: FunctionConfig, *, qualified: bool) -> dict[str
     return document
 
 
-def max_items(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_PAGE_SIZE
-    if not raw.lstrip("-").isdigit():
-        raise validation_error(raw, "maxItems", "Member must be an integer")
-    if int(raw) < 1:
-        raise validation_error(raw, "maxItems", "Member must have value greater than or equal to 1")
-    if int(raw) > MAX_PAGE_SIZE:
-        raise validation_error(raw, "maxItems", f"Member must have value less than or equal to {MAX_PAGE_SIZE}")
-    return int(raw)
-
-
-def page(
-    items: Sequence[Item], marker_of: Callable[[Item], str], marker: str | None, size: int, order: Callable[[str], Any]
-) -> tuple[list[Item], str | None]:
-    """The items after `marker` (an earlier page's NextMarker), at most `size`, and the next page's marker.
-
-    `items` are sorted by `order` of their marker, so a marker whose item was deleted meanwhile still finds its place.
-    """
-    start = 0
-    if marker:
-        after = order(marker)
-        start = sum(1 for item in items if order(marker_of(item)) <= after)
-    chosen = list(items[start : start + size])
-    more = start + size < len(items)
-    return chosen, (marker_of(chosen[-1]) if more and chosen else None)
+def max_items(raw: str | None, operation: str = "ListFunctions", **members: Any) -> int:
+    """The page size of a Lambda list operation: MaxItems (with the operation's other query `members`) checked
+    against the model, or the default."""
+    return page_size(LAMBDA, operation, raw, **members)
