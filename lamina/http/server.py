@@ -3,7 +3,9 @@
 Why not a framework: the invoke path and the Runtime API are the hot path (three HTTP messages per warm invoke),
 and a framework's per-request machinery costs more than the whole round trip budget (0.7 ms p50). Parsing is
 httptools (llhttp, the parser behind Node and uvicorn); this module only frames requests and responses. It
-supports keep-alive, pipelining (responses are written in request order) and `Expect: 100-continue`.
+supports keep-alive, pipelining (responses are written in request order) and `Expect: 100-continue`, and streams a
+response whose body is an async iterator of bytes (`Transfer-Encoding: chunked`, optional trailers; the iterator is
+not asked for more while the transport's buffer is over its high-water mark).
 
 It also bounds what one connection can hold (`HttpLimits`: head size, header count, URL length, header, body and
 idle timeouts; a body limit checked on Content-Length before any body byte is read) and how many connections one
@@ -14,22 +16,27 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import resource
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Awaitable, Callable, NoReturn, Union
+from typing import AsyncIterator, Awaitable, Callable, NoReturn, Union
 
 import httptools
+
+_log = logging.getLogger("lamina.http")
 
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 #: "No limit" for sizes: an int, so the checks per header need no None test.
 UNLIMITED = 1 << 62
 #: After a refusal our side is shut and what the client still sends is discarded this long, so that a client busy
 #: sending a body it was refused reads the answer rather than a connection reset.
-LINGER_SECONDS = 1.0
+LINGER_SECONDS = 2.0
 #: Parsed requests waiting behind a busy one; reading pauses above this, so pipelining cannot buffer without bound.
 MAX_QUEUED_REQUESTS = 32
+#: A connection that has sent nothing when its header timeout fires is looked at once more this much later.
+FRESH_GRACE_SECONDS = 0.05
 #: What the open-files limit keeps free of API connections: environments (pipes, Runtime API sockets), databases,
 #: logs. A quarter of the limit, at least 1024 but never more than half.
 _MIN_FD_RESERVE = 1024
@@ -52,22 +59,58 @@ class Request:
         self.keep_alive = True
 
 
-class Response:
-    __slots__ = ("status", "headers", "body")
+Trailers = Callable[[], "list[tuple[str, str]]"]
 
-    def __init__(self, status: int, body: bytes = b"", headers: list[tuple[str, str]] | None = None) -> None:
+
+class Response:
+    """A response. `body` is bytes (sent with Content-Length), or an async iterator of bytes, which is streamed with
+    `Transfer-Encoding: chunked` as it is produced (writing pauses while the client does not read); `trailers`, for a
+    streamed body only, is called once the body ended and its header fields are sent after the last chunk."""
+
+    __slots__ = ("status", "headers", "body", "trailers")
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes | AsyncIterator[bytes] = b"",
+        headers: list[tuple[str, str]] | None = None,
+        trailers: Trailers | None = None,
+    ) -> None:
         self.status = status
         self.body = body
         self.headers = headers if headers is not None else []
+        self.trailers = trailers
 
-    def encode(self, keep_alive: bool) -> bytes:
+    def _head(self, keep_alive: bool) -> list[bytes]:
         head = [b"HTTP/1.1 %d %s\r\n" % (self.status, _REASONS.get(self.status, b"Unknown"))]
         for name, value in self.headers:
             head.append(f"{name}: {value}\r\n".encode("latin-1"))
         if not keep_alive:
             head.append(b"Connection: close\r\n")
-        head.append(b"Content-Length: %d\r\n\r\n" % len(self.body))
-        return b"".join(head) + self.body
+        return head
+
+    def encode(self, keep_alive: bool) -> bytes:
+        """The whole response, for a bytes body."""
+        head = self._head(keep_alive)
+        head.append(b"Content-Length: %d\r\n\r\n" % len(self.body))  # type: ignore[arg-type]
+        return b"".join(head) + self.body  # type: ignore[operator]
+
+    def encode_streamed_head(self, keep_alive: bool) -> bytes:
+        """Status line and headers of a streamed (chunked) response."""
+        head = self._head(keep_alive)
+        head.append(b"Transfer-Encoding: chunked\r\n\r\n")
+        return b"".join(head)
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (never empty: an empty chunk ends the body)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def encode_last_chunk(trailers: list[tuple[str, str]] | None = None) -> bytes:
+    """The last chunk, with the trailer fields if any."""
+    fields = b"".join(f"{name}: {value}\r\n".encode("latin-1") for name, value in trailers or ())
+    return b"0\r\n" + fields + b"\r\n"
 
 
 HandlerResult = Union[Response, Awaitable[Response]]
@@ -157,16 +200,17 @@ def raise_open_files_limit() -> int:
 class HttpProtocol(asyncio.Protocol):
     """Parses requests off one connection and hands them, in order, to `handler`.
 
-    `max_body` is the body every request may have; `body_limit(method, path)` is asked (on Content-Length, or at the
-    start of a chunked body) for the limit of a request that may exceed it.
+    `max_body` is the body every request may have; `body_limit(request)` is asked (on Content-Length, or at the
+    start of a chunked body; the request has its method, path, query and headers, not yet its body) for the limit of a
+    request that may exceed it.
     """
 
     __slots__ = (
         "_handler", "_max_body", "_on_error", "_body_limit", "_limits", "_max_head", "_max_url", "_connections",
         "_peer", "_accept", "_on_close", "_hold_pipelined", "_held", "_parser", "_transport", "_loop", "_queue",
-        "_busy", "_state", "_begun", "_fresh", "_url", "_headers", "_head_size", "_head_bytes",
+        "_busy", "_state", "_begun", "_fresh", "_graced", "_url", "_headers", "_head_size", "_head_bytes",
         "_request", "_body", "_body_size", "_body_mark", "_limit", "_stopping", "_refused", "_read_paused",
-        "_write_paused", "_deadline", "_timer", "_timer_at", "closed",
+        "_write_paused", "_writable", "_deadline", "_timer", "_timer_at", "closed",
     )
 
     def __init__(
@@ -175,7 +219,7 @@ class HttpProtocol(asyncio.Protocol):
         *,
         max_body: int,
         on_error: Callable[[Request, BaseException], Response],
-        body_limit: Callable[[str, str], int] | None = None,
+        body_limit: Callable[[Request], int] | None = None,
         limits: HttpLimits = HttpLimits(),
         connections: ConnectionLimiter | None = None,
         accept: Callable[[asyncio.Transport], bool] | None = None,
@@ -203,6 +247,7 @@ class HttpProtocol(asyncio.Protocol):
         self._state = _IDLE
         self._begun = 0  # requests begun on this connection
         self._fresh = True  # no request begun yet: the header timeout runs from the connection's opening
+        self._graced = False
         self._url = b""
         self._headers: dict[str, str] = {}
         self._head_size = 0  # bytes of the parsed header lines
@@ -216,6 +261,7 @@ class HttpProtocol(asyncio.Protocol):
         self._refused = False
         self._read_paused = False
         self._write_paused = False
+        self._writable: asyncio.Future[None] | None = None  # a streamed body waiting for the client to read
         self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -273,11 +319,18 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._wake_writer()
         self._update_reading()
+
+    def _wake_writer(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._queue.clear()
+        self._wake_writer()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -337,7 +390,7 @@ class HttpProtocol(asyncio.Protocol):
         chunked = "transfer-encoding" in headers
         if declared > self._limit or (chunked and self._body_limit is not None):
             if self._body_limit is not None:
-                self._limit = self._body_limit(request.method, request.path)
+                self._limit = self._body_limit(request)
             if declared > self._limit:
                 self._stop(BodyTooLarge(self._limit))
         if declared or chunked:
@@ -373,8 +426,10 @@ class HttpProtocol(asyncio.Protocol):
             except Exception as error:  # noqa: BLE001 - every failure becomes an AWS-shaped response
                 result = self._on_error(request, error)
             if isinstance(result, Response):
-                self._write(request, result)
-                continue
+                if self._write(request, result):
+                    continue
+                self._busy = True  # a streamed body: the stream's task drains the queue when it ends
+                break
             self._busy = True
             if isinstance(result, asyncio.Future):
                 # A bare future (a parked Runtime API `next`): a callback is much cheaper than a Task per request.
@@ -393,8 +448,10 @@ class HttpProtocol(asyncio.Protocol):
         except Exception as error:  # noqa: BLE001
             response = self._on_error(request, error)
         self._busy = False
-        self._write(request, response)
-        self._drain()
+        if self._write(request, response):
+            self._drain()
+        else:
+            self._busy = True
 
     def _future_done(self, request: Request, future: asyncio.Future[Response]) -> None:
         if future.cancelled():
@@ -404,18 +461,24 @@ class HttpProtocol(asyncio.Protocol):
         else:
             response = future.result()
         self._busy = False
-        self._write(request, response)
-        self._drain()
+        if self._write(request, response):
+            self._drain()
+        else:
+            self._busy = True
 
-    def _write(self, request: Request, response: Response) -> None:
+    def _write(self, request: Request, response: Response) -> bool:
+        """Writes `response`; False when its body is streamed by a task that goes on with the queue once it ends."""
         if self._transport is None or self.closed:
-            return
+            return True
+        if not isinstance(response.body, (bytes, bytearray)):
+            asyncio.ensure_future(self._stream(request, response))
+            return False
         data = response.encode(request.keep_alive)
         if self._hold_pipelined and self._queue and request.keep_alive:
             # A client that pipelined its next request is waiting for that answer anyway (a runtime's `next` after its
             # `response`): send both in one write, saving a loopback send and wake-up per invoke.
             self._held.append(data)
-            return
+            return True
         if self._held:
             data = b"".join(self._held) + data
             self._held.clear()
@@ -423,6 +486,56 @@ class HttpProtocol(asyncio.Protocol):
         if not request.keep_alive:
             self._transport.close()
             self.closed = True
+        return True
+
+    async def _stream(self, request: Request, response: Response) -> None:
+        """Writes a streamed body chunk by chunk as its iterator yields them, waiting while the transport's buffer is
+        over its high-water mark (pause_writing), then the last chunk and trailers. A body that fails midway cannot be
+        answered any more: the connection is aborted, so the client sees a truncated body rather than a complete one."""
+        transport = self._transport
+        assert transport is not None
+        body: AsyncIterator[bytes] = response.body  # type: ignore[assignment]
+        head = response.encode_streamed_head(request.keep_alive)
+        if self._held:
+            head = b"".join(self._held) + head
+            self._held.clear()
+        complete = False
+        try:
+            transport.write(head)
+            async for data in body:
+                if self.closed:
+                    break
+                if data:
+                    transport.write(encode_chunk(data))
+                if self._write_paused and not self.closed:
+                    assert self._loop is not None
+                    self._writable = self._loop.create_future()
+                    await self._writable
+            else:
+                if not self.closed:
+                    transport.write(encode_last_chunk(response.trailers() if response.trailers else None))
+                    complete = True
+        except Exception:  # noqa: BLE001 - the head is out: nothing left to answer with
+            _log.exception("streamed response body failed for %s %s", request.method, request.path)
+        finally:
+            close = getattr(body, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001
+                    _log.exception("closing a streamed response body failed")
+        self._busy = False
+        if self.closed:
+            return
+        if not complete:
+            transport.abort()
+            self.closed = True
+            return
+        if not request.keep_alive:
+            transport.close()
+            self.closed = True
+            return
+        self._drain()
 
     # -- limits ----------------------------------------------------------------------------------------------------
     def _stop(self, error: HttpError) -> NoReturn:
@@ -490,6 +603,12 @@ class HttpProtocol(asyncio.Protocol):
             self._timer_at = deadline
         elif self._state == _HEAD:
             self._refuse(HttpError(408, f"Request headers not received within {self._limits.header_timeout:g} s"))
+        elif self._fresh and not self._graced:
+            # Nothing read yet, but the first bytes may have arrived in this very loop iteration, unread behind the
+            # timer: look again after the next poll, so a slow client is answered 408 and a silent one dropped.
+            self._graced = True
+            self._timer = self._loop.call_later(FRESH_GRACE_SECONDS, self._on_timer)
+            self._timer_at = self._loop.time() + FRESH_GRACE_SECONDS
         elif self._state == _BODY and self._body_size != self._body_mark:
             # The body moved since the timer was armed (checked here rather than per read): another period.
             self._body_mark = self._body_size

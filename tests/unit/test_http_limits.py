@@ -16,7 +16,7 @@ import pytest
 import uvloop
 
 from lamina.services.lambda_.aliases import AliasOperations
-from lamina.services.lambda_.app import ApiApp
+from lamina.services.lambda_.app import LambdaApp
 from lamina.services.lambda_.async_invoke import AsyncInvokeOperations
 from lamina.services.lambda_.code import CodeDownloads
 from lamina.services.lambda_.concurrency import ConcurrencyOperations
@@ -38,6 +38,7 @@ from lamina.http.server import (
     Response,
     raise_open_files_limit,
 )
+from tests.support.polling import async_wait_until
 
 LIMITS = HttpLimits(max_head=1024, max_headers=10, max_url=256)
 GET = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -158,9 +159,9 @@ def test_a_body_over_its_limit_is_refused_before_it_is_sent() -> None:
     async def scenario() -> tuple[tuple[bytes, float], bytes, bytes, list[tuple[str, str]]]:
         asked: list[tuple[str, str]] = []
 
-        def body_limit(method: str, path: str) -> int:
-            asked.append((method, path))
-            return 4096 if path == "/big" else 100
+        def body_limit(request: Request) -> int:
+            asked.append((request.method, request.path))
+            return 4096 if request.path == "/big" else 100
 
         server, port, _ = await _serve(max_body=100, body_limit=body_limit)
         async with server:
@@ -275,7 +276,7 @@ def test_connections_over_the_per_peer_or_total_cap_are_closed_at_once() -> None
             first = [await served("127.0.0.2") for _ in range(4)]
             other = [await served("127.0.0.3") for _ in range(3)]
             first[0][1].close()
-            await asyncio.sleep(0.05)
+            await async_wait_until(lambda: limiter._by_peer.get("127.0.0.2") == 2, what="the closed one released")
             again = [await served("127.0.0.2")]
             for _, writer in first + other + again:
                 writer.close()
@@ -314,11 +315,11 @@ def test_pipelining_behind_a_busy_request_pauses_reading_and_everything_is_answe
         async with server:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET /block HTTP/1.1\r\n\r\n" + b"".join(b"GET /%d HTTP/1.1\r\n\r\n" % i for i in range(100)))
-            await asyncio.sleep(0.1)
+            await async_wait_until(lambda: protocols and len(protocols[0]._queue) >= 100, what="the first read parsed")
             first_read = len(protocols[0]._queue)
             writer.write(b"".join(b"GET /%d HTTP/1.1\r\n\r\n" % i for i in range(100, 2000)))
             writer.write(b"GET /last HTTP/1.1\r\nConnection: close\r\n\r\n")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # time to read more, which it must not
             later = len(protocols[0]._queue)
             release.set()
             received, _ = await _read_all(reader)
@@ -350,28 +351,27 @@ class _Unused:
         return self
 
 
-def _api() -> tuple[ApiApp, Router]:
+def _api() -> tuple[LambdaApp, Router]:
     """The API's real route table."""
     router = Router()
     for group in (InvokeOperations, AsyncInvokeOperations, FunctionOperations, TagOperations, PermissionOperations,
                   ConcurrencyOperations, LayerOperations, VersionOperations, AliasOperations, CodeDownloads):
         group(*[_Unused()] * len(inspect.signature(group).parameters)).register(router)  # type: ignore[arg-type]
-    return ApiApp(router, "us-east-1"), router
+    return LambdaApp(router), router
 
 
 def test_route_operation_names_are_the_service_models() -> None:
-    """The names AWS's 413 messages use: botocore's, except Invoke, which AWS's errors call InvokeFunction."""
+    """Route names are botocore's (AWS's 413 messages call Invoke InvokeFunction: app.py's _MESSAGE_NAMES)."""
     _, router = _api()
     model = botocore.session.get_session().get_service_model("lambda")
     served = 0
     for name in model.operation_names:
         http = model.operation_model(name).http
-        if "?" in http["requestUri"]:
-            continue  # shares its path with another operation (GetLayerVersionByArn: ListLayers' path)
-        matched = router.match(http["method"], http["requestUri"].replace("{", "").replace("}", ""))
+        path, _, query = http["requestUri"].replace("{", "").replace("}", "").partition("?")
+        matched = router.match(http["method"], path, query)
         if matched:
             served += 1
-            assert matched[0].operation == ("InvokeFunction" if name == "Invoke" else name)  # type: ignore[index]
+            assert matched[0].operation == name  # type: ignore[index]
     assert served >= 40
 
 
@@ -400,7 +400,7 @@ def _error(response: Response) -> tuple[int, str, dict[str, Any]]:
 )
 def test_oversized_bodies_get_aws_errors_with_the_operations_limit(method, path, limit, expected) -> None:
     app, _ = _api()
-    assert app.body_limit(method, path) == limit
+    assert app.body_limit(Request(method, path, "", {}, b"")) == limit
     assert _error(app.on_error(Request(method, path, "", {}, b""), BodyTooLarge(limit))) == expected
 
 

@@ -8,10 +8,8 @@ from lamina.services.lambda_.router import Router
 from lamina.services.lambda_.wire import Call
 from lamina.model.arns import MAX_ARN_LENGTH, FunctionRef, parse_function_name
 from lamina.control.functions import FunctionService
-from lamina.control.version_validation import function_version_problems, raise_if_any
 from lamina.http.server import Response
 
-ALIASES = "/2015-03-31/functions/{FunctionName}/aliases"
 
 
 class AliasOperations:
@@ -20,11 +18,11 @@ class AliasOperations:
         self._aliases = service.aliases
 
     def register(self, router: Router) -> None:
-        router.add("POST", ALIASES, self.create_alias)
-        router.add("GET", ALIASES, self.list_aliases)
-        router.add("GET", ALIASES + "/{Name}", self.get_alias)
-        router.add("PUT", ALIASES + "/{Name}", self.update_alias)
-        router.add("DELETE", ALIASES + "/{Name}", self.delete_alias)
+        router.operation("CreateAlias", self.create_alias)
+        router.operation("ListAliases", self.list_aliases)
+        router.operation("GetAlias", self.get_alias)
+        router.operation("UpdateAlias", self.update_alias)
+        router.operation("DeleteAlias", self.delete_alias)
 
     def _function(self, call: Call) -> FunctionRef:
         ref = parse_function_name(call.params["FunctionName"], max_length=MAX_ARN_LENGTH)
@@ -55,9 +53,7 @@ class AliasOperations:
     def list_aliases(self, call: Call) -> Response:
         ref = self._function(call)
         function_version = call.query("FunctionVersion")
-        if function_version is not None:
-            raise_if_any(function_version_problems(function_version))
-        size = max_items(call.query("MaxItems"))
+        size = max_items(call.query("MaxItems"), "ListAliases", FunctionVersion=function_version)
         aliases = self._aliases.list(call.region, ref.name, function_version)
         chosen, next_marker = page(aliases, lambda a: a.name, call.query("Marker"), size, str)
         document: dict[str, object] = {"Aliases": [alias.to_aws() for alias in chosen]}

@@ -6,17 +6,17 @@ import time
 from pathlib import Path
 
 from lamina.services.lambda_.invoke import MAX_EVENT_PAYLOAD, runtime_payload
+from lamina.services.lambda_.listing import max_items
 from lamina.services.lambda_.router import Router
 from lamina.services.lambda_.wire import Call
 from lamina.asyncinvoke.dispatcher import AsyncInvoker
 from lamina.asyncinvoke.queue_store import read_stats
 from lamina.model.arns import merge_qualifier, parse_function_name
-from lamina.control.event_invoke import MAX_LIST_ITEMS, EventInvokeConfigService
+from lamina.control.event_invoke import EventInvokeConfigService
 from lamina.control.functions import FunctionService
-from lamina.errors import RequestTooLargeException, validation_error
+from lamina.errors import RequestTooLargeException
 from lamina.http.server import Response
 
-_CONFIG_PATH = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
 
 
 class AsyncInvokeOperations:
@@ -35,13 +35,13 @@ class AsyncInvokeOperations:
         self._account = account
 
     def register(self, router: Router) -> None:
-        router.add("PUT", _CONFIG_PATH, self.put_config)
-        router.add("POST", _CONFIG_PATH, self.update_config)
-        router.add("GET", _CONFIG_PATH, self.get_config)
-        router.add("DELETE", _CONFIG_PATH, self.delete_config)
-        router.add("GET", _CONFIG_PATH + "/list", self.list_configs)
-        router.add("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", self.invoke_async)
-        router.add("GET", "/lamina/async-queue", self.queue_status)
+        router.operation("PutFunctionEventInvokeConfig", self.put_config)
+        router.operation("UpdateFunctionEventInvokeConfig", self.update_config)
+        router.operation("GetFunctionEventInvokeConfig", self.get_config)
+        router.operation("DeleteFunctionEventInvokeConfig", self.delete_config)
+        router.operation("ListFunctionEventInvokeConfigs", self.list_configs)
+        router.operation("InvokeAsync", self.invoke_async)
+        router.lamina("GET", "/lamina/async-queue", self.queue_status, "LaminaAsyncQueue")
 
     def put_config(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"])
@@ -65,8 +65,8 @@ class AsyncInvokeOperations:
 
     def list_configs(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"])
-        max_items = _max_items(call.query("MaxItems"))
-        page, next_marker = self._configs.list(call.region, ref, call.query("Marker"), max_items)
+        size = max_items(call.query("MaxItems"), "ListFunctionEventInvokeConfigs")
+        page, next_marker = self._configs.list(call.region, ref, call.query("Marker"), size)
         document: dict[str, object] = {"FunctionEventInvokeConfigs": [config.to_aws(self._account) for config in page]}
         if next_marker is not None:
             document["NextMarker"] = next_marker
@@ -90,14 +90,3 @@ class AsyncInvokeOperations:
         now = time.time()
         return call.reply(200, {"Queues": [entry.to_json(now) for entry in stats]})
 
-
-def _max_items(raw: str | None) -> int:
-    if raw is None:
-        return MAX_LIST_ITEMS
-    if not raw.lstrip("-").isdigit():
-        raise validation_error(raw, "maxItems", "Member must be an integer")
-    if int(raw) < 1:
-        raise validation_error(raw, "maxItems", "Member must have value greater than or equal to 1")
-    if int(raw) > MAX_LIST_ITEMS:
-        raise validation_error(raw, "maxItems", f"Member must have value less than or equal to {MAX_LIST_ITEMS}")
-    return int(raw)

@@ -19,15 +19,16 @@ class CodeDownloads:
         self._code = code
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/lamina/code/{Blob}", self.download)
-        router.add("GET", "/lamina/code-storage", self.storage)
+        router.lamina("GET", "/lamina/code/{Blob}", self.download, "LaminaCodeDownload")
+        router.lamina("GET", "/lamina/code-storage", self.storage, "LaminaCodeStorage")
 
-    def download(self, call: Call) -> Response:
+    async def download(self, call: Call) -> Response:
         match = _ADDRESS.fullmatch(call.params["Blob"])
         path = self._code.blob_path(match.group(1)) if match else None
         if path is None or not path.is_file():
             raise ResourceNotFoundException("The resource you requested does not exist.")
-        return Response(200, path.read_bytes(), [("x-amzn-RequestId", call.request_id), ("Content-Type", "application/zip")])
+        body = await asyncio.to_thread(path.read_bytes)  # up to 50 MB: off the event loop
+        return Response(200, body, [("x-amzn-RequestId", call.request_id), ("Content-Type", "application/zip")])
 
     async def storage(self, call: Call) -> Response:
         """Extracted code stored (what --code-storage-limit applies to), the limit, and the number of trees."""

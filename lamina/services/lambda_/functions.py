@@ -28,14 +28,14 @@ class FunctionOperations:
         self._tags = tags
 
     def register(self, router: Router) -> None:
-        router.add("POST", "/2015-03-31/functions", self.create_function)
-        router.add("GET", "/2015-03-31/functions", self.list_functions)
-        router.add("GET", "/2015-03-31/functions/{FunctionName}", self.get_function)
-        router.add("DELETE", "/2015-03-31/functions/{FunctionName}", self.delete_function)
-        router.add("GET", "/2015-03-31/functions/{FunctionName}/configuration", self.get_function_configuration)
-        router.add("PUT", "/2015-03-31/functions/{FunctionName}/configuration", self.update_function_configuration)
-        router.add("PUT", "/2015-03-31/functions/{FunctionName}/code", self.update_function_code)
-        router.add("GET", "/2016-08-19/account-settings", self.get_account_settings)
+        router.operation("CreateFunction", self.create_function)
+        router.operation("ListFunctions", self.list_functions)
+        router.operation("GetFunction", self.get_function)
+        router.operation("DeleteFunction", self.delete_function)
+        router.operation("GetFunctionConfiguration", self.get_function_configuration)
+        router.operation("UpdateFunctionConfiguration", self.update_function_configuration)
+        router.operation("UpdateFunctionCode", self.update_function_code)
+        router.operation("GetAccountSettings", self.get_account_settings)
 
     def _resolve(self, call: Call) -> tuple[FunctionConfig, dict[str, Any]]:
         """The version named, and its FunctionConfiguration with the ARN as called (`...:f:$LATEST`, `...:f:live`)."""
@@ -97,19 +97,17 @@ class FunctionOperations:
 
     def list_functions(self, call: Call) -> Response:
         function_version = call.query("FunctionVersion")
-        if function_version is not None and function_version != "ALL":
-            raise validation_error(function_version, "functionVersion", "Member must satisfy enum value set: [ALL]")
-        max_items = listing.max_items(call.query("MaxItems"))
+        max_items = listing.max_items(
+            call.query("MaxItems"), "ListFunctions",
+            FunctionVersion=function_version, MasterRegion=call.query("MasterRegion"),
+        )
         if function_version == "ALL":
             return call.reply(200, list_all_versions(self._service, call.region, call.query("Marker"), max_items))
         functions = self._service.list_latest(call.region)
-        marker = call.query("Marker")
-        if marker:
-            functions = [config for config in functions if config.name > marker]
-        page = functions[:max_items]
-        document: dict[str, Any] = {"Functions": [config.to_aws_listed() for config in page]}
-        if len(functions) > max_items:
-            document["NextMarker"] = page[-1].name
+        chosen, next_marker = listing.page(functions, lambda config: config.name, call.query("Marker"), max_items)
+        document: dict[str, Any] = {"Functions": [config.to_aws_listed() for config in chosen]}
+        if next_marker is not None:
+            document["NextMarker"] = next_marker
         return call.reply(200, document)
 
     def get_account_settings(self, call: Call) -> Response:

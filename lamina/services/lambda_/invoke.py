@@ -73,7 +73,7 @@ class InvokeOperations:
         self._account = account
 
     def register(self, router: Router) -> None:
-        router.add("POST", "/2015-03-31/functions/{FunctionName}/invocations", self.invoke)
+        router.operation("Invoke", self.invoke)
 
     async def invoke(self, call: Call) -> Response:
         headers = call.request.headers

@@ -15,8 +15,6 @@ from lamina.control.layers import LayerService
 from lamina.errors import validation_error
 from lamina.http.server import Response
 
-_VERSIONS = "/2018-10-31/layers/{LayerName}/versions"
-_VERSION = _VERSIONS + "/{VersionNumber}"
 
 
 class LayerOperations:
@@ -25,14 +23,16 @@ class LayerOperations:
         self._endpoint = endpoint
 
     def register(self, router: Router) -> None:
-        router.add("GET", "/2018-10-31/layers", self.list_layers)
-        router.add("POST", _VERSIONS, self.publish_layer_version)
-        router.add("GET", _VERSIONS, self.list_layer_versions)
-        router.add("GET", _VERSION, self.get_layer_version)
-        router.add("DELETE", _VERSION, self.delete_layer_version)
-        router.add("POST", _VERSION + "/policy", self.add_layer_version_permission)
-        router.add("GET", _VERSION + "/policy", self.get_layer_version_policy)
-        router.add("DELETE", _VERSION + "/policy/{StatementId}", self.remove_layer_version_permission)
+        router.operation("ListLayers", self.list_layers)
+        # The same handler: it tells the two apart by `?find=LayerVersion`, as the model's URI does.
+        router.operation("GetLayerVersionByArn", self.list_layers)
+        router.operation("PublishLayerVersion", self.publish_layer_version)
+        router.operation("ListLayerVersions", self.list_layer_versions)
+        router.operation("GetLayerVersion", self.get_layer_version)
+        router.operation("DeleteLayerVersion", self.delete_layer_version)
+        router.operation("AddLayerVersionPermission", self.add_layer_version_permission)
+        router.operation("GetLayerVersionPolicy", self.get_layer_version_policy)
+        router.operation("RemoveLayerVersionPermission", self.remove_layer_version_permission)
 
     def _document(self, layer: LayerVersion) -> dict[str, Any]:
         return layer.to_aws(f"{self._endpoint()}/lamina/code/{layer.code_sha256_hex}.zip")

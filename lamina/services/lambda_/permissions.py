@@ -6,7 +6,6 @@ from lamina.services.lambda_.wire import Call
 from lamina.control.permissions import PermissionService
 from lamina.http.server import Response
 
-POLICY_PATH = "/2015-03-31/functions/{FunctionName}/policy"
 
 
 class PermissionOperations:
@@ -14,9 +13,9 @@ class PermissionOperations:
         self._permissions = permissions
 
     def register(self, router: Router) -> None:
-        router.add("POST", POLICY_PATH, self.add_permission)
-        router.add("GET", POLICY_PATH, self.get_policy)
-        router.add("DELETE", POLICY_PATH + "/{StatementId}", self.remove_permission)
+        router.operation("AddPermission", self.add_permission)
+        router.operation("GetPolicy", self.get_policy)
+        router.operation("RemovePermission", self.remove_permission)
 
     def add_permission(self, call: Call) -> Response:
         document = self._permissions.add(

@@ -8,7 +8,6 @@ from lamina.services.lambda_.wire import Call
 from lamina.control.tags import TagService
 from lamina.http.server import Response
 
-TAGS_PATH = "/2017-03-31/tags/{Resource}"
 
 
 class TagOperations:
@@ -16,9 +15,9 @@ class TagOperations:
         self._tags = tags
 
     def register(self, router: Router) -> None:
-        router.add("POST", TAGS_PATH, self.tag_resource)
-        router.add("DELETE", TAGS_PATH, self.untag_resource)
-        router.add("GET", TAGS_PATH, self.list_tags)
+        router.operation("TagResource", self.tag_resource)
+        router.operation("UntagResource", self.untag_resource)
+        router.operation("ListTags", self.list_tags)
 
     def tag_resource(self, call: Call) -> Response:
         self._tags.tag(call.region, call.params["Resource"], call.json_body().get("Tags"))

@@ -22,8 +22,8 @@ class VersionOperations:
         self._service = service
 
     def register(self, router: Router) -> None:
-        router.add("POST", "/2015-03-31/functions/{FunctionName}/versions", self.publish_version)
-        router.add("GET", "/2015-03-31/functions/{FunctionName}/versions", self.list_versions)
+        router.operation("PublishVersion", self.publish_version)
+        router.operation("ListVersionsByFunction", self.list_versions)
 
     async def publish_version(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"], max_length=MAX_ARN_LENGTH)

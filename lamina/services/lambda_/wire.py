@@ -1,4 +1,4 @@
-"""The Lambda REST-JSON wire format: request context, JSON bodies and AWS-shaped error responses."""
+"""The Lambda REST-JSON wire format: the call a handler gets, JSON bodies and AWS-shaped error responses."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from lamina.errors import InvalidRequestContentException, LambdaError
+from lamina.gateway.context import RequestContext
 from lamina.http.server import Request, Response
 
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
 JSON_TYPE = ("Content-Type", "application/json")
 #: Jackson's word for it; Python's parser gives up at its recursion limit, AWS's at 1000 levels.
 TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
@@ -45,16 +45,29 @@ def _lone_surrogate(document: Any) -> str | None:
 
 
 class Call:
-    """One API request as an operation handler sees it."""
+    """One API request as an operation handler sees it: the HTTP request, its RequestContext (made once by the
+    gateway), the decoded path parameters and the operation's success status (the model's responseCode)."""
 
-    __slots__ = ("request", "request_id", "region", "params", "_query")
+    __slots__ = ("request", "context", "params", "status", "_query")
 
-    def __init__(self, request: Request, region: str, params: dict[str, str]) -> None:
+    def __init__(self, request: Request, context: RequestContext, params: dict[str, str], status: int = 200) -> None:
         self.request = request
-        self.request_id = str(uuid.uuid4())
-        self.region = region
+        self.context = context
         self.params = params
+        self.status = status
         self._query: dict[str, list[str]] | None = None
+
+    @property
+    def request_id(self) -> str:
+        return self.context.request_id
+
+    @property
+    def region(self) -> str:
+        return self.context.region
+
+    @property
+    def account(self) -> str:
+        return self.context.account
 
     def query(self, name: str) -> str | None:
         if self._query is None:
@@ -98,16 +111,6 @@ def _surrogate_error(surrogate: str) -> InvalidRequestContentException:
         f"Could not parse request body into json: Invalid string: lone surrogate \\u{ord(surrogate):04x} "
         "(not a Unicode character)"
     )
-
-
-def region_of(request: Request, default: str) -> str:
-    """The region from the SigV4 credential scope (header or presigned query), else the server default."""
-    match = _CREDENTIAL_SCOPE.search(request.headers.get("authorization", ""))
-    if match is None and "X-Amz-Credential" in request.query:
-        credential = parse_qs(request.query).get("X-Amz-Credential", [""])[0]
-        parts = credential.split("/")
-        return parts[2] if len(parts) > 2 else default
-    return match.group(1) if match else default
 
 
 def error_response(error: LambdaError, request_id: str | None = None) -> Response:
