@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from concurrent.futures import Executor
 from typing import Any, Awaitable, Callable
 
 from lamina.asyncinvoke.events import QueuedEvent
@@ -27,9 +28,11 @@ Enqueue = Callable[[str, str, "str | None", str, bytes], Awaitable[None]]
 
 
 class Destinations:
-    def __init__(self, aws: AwsClient, enqueue: Enqueue) -> None:
+    def __init__(self, aws: AwsClient, enqueue: Enqueue, executor: Executor | None = None) -> None:
+        """`executor`: where the blocking boto3 sends run (the server's `destinations` pool; None: the default)."""
         self._aws = aws
         self._enqueue = enqueue
+        self._executor = executor
 
     async def send_record(self, destination: str, record: dict[str, Any], function_arn: str) -> None:
         """Deliver an invocation record; failures are retried a little, then logged."""
@@ -67,7 +70,7 @@ class Destinations:
     async def _call(self, target: str, send: Callable[..., None], *args: Any) -> None:
         for pause in (*SEND_PAUSES, None):
             try:
-                await asyncio.to_thread(send, *args)
+                await asyncio.get_running_loop().run_in_executor(self._executor, send, *args)
                 return
             except AwsCallFailed as error:
                 if pause is None:

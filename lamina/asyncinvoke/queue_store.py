@@ -21,6 +21,8 @@ from lamina.asyncinvoke.events import AttemptResult, EventState, QueuedEvent
 
 #: Operations folded into one transaction at most (bounds the latency of the first one in a huge batch).
 MAX_BATCH = 20000
+#: The queue's file in the data directory.
+QUEUE_FILE = "queue.db"
 #: Rows per multi-row statement (7 parameters each, well under SQLite's 32766).
 CHUNK_ROWS = 500
 _log = logging.getLogger("lamina.asyncinvoke.queue")
@@ -109,7 +111,6 @@ class EventQueueStore:
         self._ops: queue.SimpleQueue[tuple[Any, ...] | _Stop] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.commits = 0
 
     # -- the event loop's side -------------------------------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -199,7 +200,6 @@ class EventQueueStore:
                     f"DELETE FROM events WHERE id IN ({','.join(['?'] * len(chunk))})", [row[0] for row in chunk]
                 )
             self._db.execute("COMMIT")
-            self.commits += 1
         except sqlite3.Error as failure:
             _log.error("event queue commit failed: %s", failure)
             error = failure

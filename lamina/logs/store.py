@@ -5,9 +5,11 @@ path component. Each line of a file is one event, `<epoch ms> <message>\\n`; the
 without its newline. A stream is split into segments of a quarter of the function's budget, so retention can drop
 old output of a long-lived environment too, not only whole streams.
 
-Writes are buffered and done by `flush()` (on a size threshold, or from the server's periodic `flush_due()`), so
-appending costs a list append, not a syscall. Readers need only the files: `lamina logs --follow` can run in another
-process with its own `LogStore`.
+Appending costs a list append, not a syscall: writes are buffered, and in the server one `lamina-log-writer` thread
+(`start()`) writes them out every `flush_interval` seconds, or at once when the buffer passes 256 KB, so no file
+write, retention check or directory removal runs on the event loop. Without `start()` (tools, tests) `flush()`
+writes on the caller's thread, and a full buffer is flushed by the `append` that filled it. Readers need only the
+files: `lamina logs --follow` can run in another process with its own `LogStore`.
 """
 from __future__ import annotations
 
@@ -50,6 +52,26 @@ class LogStore:
         self._segments: dict[tuple[str, str], tuple[int, int]] = {}  # (key, stream) -> (segment, its size)
         self._usage: dict[str, int] = {}  # bytes on disk per function key
         self._dropping = False  # the last write failed (reported once per run of failures)
+        self._wake = threading.Event()
+        self._stopping = False
+        self._writer: threading.Thread | None = None
+        self._doomed: list[str] = []  # function keys whose directories the writer removes
+
+    def start(self) -> None:
+        """Hand every write to the `lamina-log-writer` thread (until `close()`)."""
+        self._stopping = False
+        self._writer = threading.Thread(target=self._run_writer, name="lamina-log-writer", daemon=True)
+        self._writer.start()
+
+    def _run_writer(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            try:
+                self._remove_doomed()
+                self.flush()
+            except Exception:  # noqa: BLE001 - the writer must outlive one bad round (a full disk is handled inside)
+                _log.exception("writing function logs failed")
 
     def append(self, function_key: str, stream_name: str, data: bytes) -> None:
         """Buffer output for a stream; each line becomes an event stamped now (a trailing partial line too)."""
@@ -61,12 +83,10 @@ class LogStore:
             self._pending_bytes += len(data)
             full = self._pending_bytes >= _FLUSH_BYTES
         if full:
-            self.flush()
-
-    def flush_due(self) -> None:
-        """Flush if anything waits and `flush_interval` has passed since the last flush; for a periodic task."""
-        if self._pending and time.monotonic() - self._last_flush >= self._flush_interval:
-            self.flush()
+            if self._writer is not None:
+                self._wake.set()
+            else:
+                self.flush()
 
     def flush(self) -> None:
         with self._io_lock:
@@ -89,15 +109,35 @@ class LogStore:
                 self._enforce_budget(key, paths)
 
     def close(self) -> None:
+        """Stop the writer thread (if started) and write what is buffered."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._stopping = True
+            self._wake.set()
+            writer.join()
+        self._remove_doomed()
         self.flush()
 
     def delete_function(self, function_key: str) -> None:
+        """Forget a function's output at once; its directory is removed by the writer thread (or here, unstarted)."""
+        with self._lock:
+            self._pending = {k: v for k, v in self._pending.items() if k[0] != function_key}
+            self._doomed.append(function_key)
+        if self._writer is not None:
+            self._wake.set()
+        else:
+            self._remove_doomed()
+
+    def _remove_doomed(self) -> None:
+        with self._lock:
+            doomed, self._doomed = self._doomed, []
+        if not doomed:
+            return
         with self._io_lock:
-            with self._lock:
-                self._pending = {k: v for k, v in self._pending.items() if k[0] != function_key}
-            self._segments = {k: v for k, v in self._segments.items() if k[0] != function_key}
-            self._usage.pop(function_key, None)
-            shutil.rmtree(self._directory(function_key), ignore_errors=True)
+            for function_key in doomed:
+                self._segments = {k: v for k, v in self._segments.items() if k[0] != function_key}
+                self._usage.pop(function_key, None)
+                shutil.rmtree(self._directory(function_key), ignore_errors=True)
 
     def read(self, function_key: str, *, since_ms: int | None = None) -> Iterator[LogEvent]:
         """All events of a function, oldest first across its streams."""

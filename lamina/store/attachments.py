@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from lamina.store.database import SqliteDatabase
+from lamina.store.database import Database, SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_tags (
@@ -60,27 +60,27 @@ class AttachmentStore(Protocol):
 
 
 class SqliteAttachmentStore(SqliteDatabase):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, _SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        super().__init__(database, _SCHEMA)
 
     def all_tags(self) -> dict[tuple[str, str], dict[str, str]]:
-        with self._lock:
-            rows = self._db.execute("SELECT region, name, tags FROM function_tags").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT region, name, tags FROM function_tags").fetchall()
         return {(region, name): json.loads(tags) for region, name, tags in rows}
 
     def put_tags(self, region: str, name: str, tags: dict[str, str]) -> None:
-        with self._lock:
+        with self.transaction() as db:
             if tags:
-                self._db.execute(
+                db.execute(
                     "INSERT OR REPLACE INTO function_tags (region, name, tags) VALUES (?, ?, ?)",
                     (region, name, json.dumps(tags)),
                 )
             else:
-                self._db.execute("DELETE FROM function_tags WHERE region=? AND name=?", (region, name))
+                db.execute("DELETE FROM function_tags WHERE region=? AND name=?", (region, name))
 
     def all_policies(self) -> list[StoredPolicy]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT region, name, qualifier, revision_id, statements FROM function_policies"
             ).fetchall()
         return [
@@ -90,28 +90,22 @@ class SqliteAttachmentStore(SqliteDatabase):
 
     def put_policy(self, policy: StoredPolicy) -> None:
         key = (policy.region, policy.name, policy.qualifier)
-        with self._lock:
+        with self.transaction() as db:
             if policy.statements:
-                self._db.execute(
+                db.execute(
                     "INSERT OR REPLACE INTO function_policies (region, name, qualifier, revision_id, statements) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (*key, policy.revision_id, json.dumps(list(policy.statements))),
                 )
             else:
-                self._db.execute("DELETE FROM function_policies WHERE region=? AND name=? AND qualifier=?", key)
+                db.execute("DELETE FROM function_policies WHERE region=? AND name=? AND qualifier=?", key)
 
     def forget(self, region: str, name: str, qualifier: str | None = None) -> None:
-        with self._lock:
+        with self.transaction() as db:
             if qualifier is not None:
-                self._db.execute(
+                db.execute(
                     "DELETE FROM function_policies WHERE region=? AND name=? AND qualifier=?", (region, name, qualifier)
                 )
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM function_tags WHERE region=? AND name=?", (region, name))
-                self._db.execute("DELETE FROM function_policies WHERE region=? AND name=?", (region, name))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            db.execute("DELETE FROM function_tags WHERE region=? AND name=?", (region, name))
+            db.execute("DELETE FROM function_policies WHERE region=? AND name=?", (region, name))

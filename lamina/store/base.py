@@ -1,7 +1,18 @@
-"""The narrow state-store interface: the API and the invocation code depend on this, never on SQLite."""
+"""The narrow state-store interfaces the control plane depends on, never on SQLite.
+
+These protocols (this one, and the one beside each further table group: `versions.VersionStore`,
+`layers.LayerStore`, `attachments.AttachmentStore`, `concurrency.ConcurrencyStore`,
+`event_invoke_configs.EventInvokeConfigStore`) are what another backend (PostgreSQL) implements. The rules every
+implementation keeps:
+- every call blocks and is made off the event loop (the control-plane executor, `lamina/executors.py`);
+- each write is atomic on its own; `transaction()` groups writes of every store of one database into one
+  atomic change (an exception leaving it rolls all of them back), and calls made inside it join it;
+- reads are only made at start-up (and for garbage collection): the control plane keeps the truth in memory
+  and writes through (see docs/architecture.md, "Threads, the event loop and state").
+"""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ContextManager, Protocol
 
 from lamina.model.function import FunctionConfig
 
@@ -10,7 +21,13 @@ class StoreConflict(Exception):
     """A write lost a race: the record exists already, or its revision moved on."""
 
 
-class FunctionStore(Protocol):
+class Transactional(Protocol):
+    def transaction(self) -> ContextManager[object]:
+        """One atomic change across the stores sharing this database; nested calls join the outer one."""
+        ...
+
+
+class FunctionStore(Transactional, Protocol):
     def get(self, region: str, name: str, version: str) -> FunctionConfig | None: ...
 
     def list_versions(self, region: str | None, version: str | None) -> list[FunctionConfig]:

@@ -1,14 +1,14 @@
 """Durable concurrency settings: reserved concurrency per function, provisioned configs per qualifier.
 
-Kept in their own tables of the same SQLite database (own connection, WAL) behind a narrow protocol, so another
-backend only has to implement these few calls.
+Kept in their own tables of `lamina.db` (the shared connection of `database.py`) behind a narrow protocol, so
+another backend only has to implement these few calls.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from lamina.store.database import SqliteDatabase
+from lamina.store.database import Database, SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_concurrency (
@@ -56,36 +56,36 @@ class ConcurrencyStore(Protocol):
 
 
 class SqliteConcurrencyStore(SqliteDatabase):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, _SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        super().__init__(database, _SCHEMA)
 
     def reserved(self) -> dict[tuple[str, str], int]:
-        with self._lock:
-            rows = self._db.execute("SELECT region, name, reserved FROM function_concurrency").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT region, name, reserved FROM function_concurrency").fetchall()
         return {(region, name): reserved for region, name, reserved in rows}
 
     def set_reserved(self, region: str, name: str, reserved: int | None) -> None:
-        with self._lock:
+        with self.transaction() as db:
             if reserved is None:
-                self._db.execute("DELETE FROM function_concurrency WHERE region=? AND name=?", (region, name))
+                db.execute("DELETE FROM function_concurrency WHERE region=? AND name=?", (region, name))
             else:
-                self._db.execute(
+                db.execute(
                     "INSERT INTO function_concurrency (region, name, reserved) VALUES (?, ?, ?) "
                     "ON CONFLICT (region, name) DO UPDATE SET reserved=excluded.reserved",
                     (region, name, reserved),
                 )
 
     def provisioned(self) -> list[ProvisionedConfigRecord]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT region, name, qualifier, requested, last_modified FROM provisioned_concurrency "
                 "ORDER BY region, name, qualifier"
             ).fetchall()
         return [ProvisionedConfigRecord(*row) for row in rows]
 
     def put_provisioned(self, record: ProvisionedConfigRecord) -> None:
-        with self._lock:
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "INSERT INTO provisioned_concurrency (region, name, qualifier, requested, last_modified) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (region, name, qualifier) "
                 "DO UPDATE SET requested=excluded.requested, last_modified=excluded.last_modified",
@@ -93,11 +93,11 @@ class SqliteConcurrencyStore(SqliteDatabase):
             )
 
     def delete_provisioned(self, region: str, name: str, qualifier: str | None = None) -> None:
-        with self._lock:
+        with self.transaction() as db:
             if qualifier is None:
-                self._db.execute("DELETE FROM provisioned_concurrency WHERE region=? AND name=?", (region, name))
+                db.execute("DELETE FROM provisioned_concurrency WHERE region=? AND name=?", (region, name))
             else:
-                self._db.execute(
+                db.execute(
                     "DELETE FROM provisioned_concurrency WHERE region=? AND name=? AND qualifier=?",
                     (region, name, qualifier),
                 )

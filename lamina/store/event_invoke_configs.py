@@ -1,14 +1,14 @@
 """Durable asynchronous-invocation settings (EventInvokeConfig), one JSON record per function qualifier.
 
-A table in the same SQLite file as the functions (its own connection; WAL lets both write), created if absent,
-so the function store's interface stays as narrow as it is.
+A table of `lamina.db` beside the functions (the shared connection of `database.py`), created if absent, so the
+function store's interface stays as narrow as it is.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any, Protocol
-from lamina.store.database import SqliteDatabase
+from lamina.store.database import Database, SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_invoke_configs (
@@ -34,27 +34,27 @@ class EventInvokeConfigStore(Protocol):
 
 
 class SqliteEventInvokeConfigStore(SqliteDatabase):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, _SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        super().__init__(database, _SCHEMA)
 
     def load_all(self) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute("SELECT record FROM event_invoke_configs").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT record FROM event_invoke_configs").fetchall()
         return [json.loads(row[0]) for row in rows]
 
     def put(self, region: str, name: str, qualifier: str, record: dict[str, Any]) -> None:
-        with self._lock:
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO event_invoke_configs (region, name, qualifier, record) VALUES (?, ?, ?, ?)",
                 (region, name, qualifier, json.dumps(record)),
             )
 
     def delete(self, region: str, name: str, qualifier: str | None) -> None:
-        with self._lock:
+        with self.transaction() as db:
             if qualifier is None:
-                self._db.execute("DELETE FROM event_invoke_configs WHERE region=? AND name=?", (region, name))
+                db.execute("DELETE FROM event_invoke_configs WHERE region=? AND name=?", (region, name))
             else:
-                self._db.execute(
+                db.execute(
                     "DELETE FROM event_invoke_configs WHERE region=? AND name=? AND qualifier=?",
                     (region, name, qualifier),
                 )

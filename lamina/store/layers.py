@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from lamina.model.layer import LayerVersion
-from lamina.store.database import SqliteDatabase
+from lamina.store.database import Database, SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -55,36 +55,30 @@ class LayerStore(Protocol):
 
 
 class SqliteLayerStore(SqliteDatabase):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, _SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        super().__init__(database, _SCHEMA)
 
     def publish(self, region: str, name: str, build: Callable[[int], LayerVersion]) -> LayerVersion:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT last_version FROM layers WHERE region=? AND name=?", (region, name)
-                ).fetchone()
-                number = (row[0] if row else 0) + 1
-                layer = build(number)
-                self._db.execute(
-                    "INSERT INTO layers (region, name, last_version) VALUES (?, ?, ?) "
-                    "ON CONFLICT (region, name) DO UPDATE SET last_version=excluded.last_version",
-                    (region, name, number),
-                )
-                self._db.execute(
-                    "INSERT INTO layer_versions (region, name, version, code, record) VALUES (?, ?, ?, ?, ?)",
-                    (region, name, number, layer.code_sha256_hex, json.dumps(layer.to_record())),
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT last_version FROM layers WHERE region=? AND name=?", (region, name)
+            ).fetchone()
+            number = (row[0] if row else 0) + 1
+            layer = build(number)
+            db.execute(
+                "INSERT INTO layers (region, name, last_version) VALUES (?, ?, ?) "
+                "ON CONFLICT (region, name) DO UPDATE SET last_version=excluded.last_version",
+                (region, name, number),
+            )
+            db.execute(
+                "INSERT INTO layer_versions (region, name, version, code, record) VALUES (?, ?, ?, ?, ?)",
+                (region, name, number, layer.code_sha256_hex, json.dumps(layer.to_record())),
+            )
         return layer
 
     def get(self, region: str, name: str, version: int) -> LayerVersion | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT record FROM layer_versions WHERE region=? AND name=? AND version=?", (region, name, version)
             ).fetchone()
         return LayerVersion.from_record(json.loads(row[0])) if row else None
@@ -93,23 +87,23 @@ class SqliteLayerStore(SqliteDatabase):
         query, params = "SELECT record FROM layer_versions WHERE region=?", (region,)
         if name is not None:
             query, params = query + " AND name=?", (region, name)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY name, version DESC", params).fetchall()
+        with self._reading() as db:
+            rows = db.execute(query + " ORDER BY name, version DESC", params).fetchall()
         return [LayerVersion.from_record(json.loads(row[0])) for row in rows]
 
     def replace(self, layer: LayerVersion) -> None:
-        with self._lock:
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "UPDATE layer_versions SET record=? WHERE region=? AND name=? AND version=?",
                 (json.dumps(layer.to_record()), layer.region, layer.name, layer.version),
             )
 
     def delete(self, region: str, name: str, version: int) -> None:
-        with self._lock:
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "DELETE FROM layer_versions WHERE region=? AND name=? AND version=?", (region, name, version)
             )
 
     def referenced_code(self) -> set[str]:
-        with self._lock:
-            return {row[0] for row in self._db.execute("SELECT DISTINCT code FROM layer_versions")}
+        with self._reading() as db:
+            return {row[0] for row in db.execute("SELECT DISTINCT code FROM layer_versions")}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lamina.model.alias import AliasConfig
-from lamina.store.database import SqliteDatabase
+from lamina.store.database import Database, SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_publish_marks (
@@ -62,46 +62,40 @@ class VersionStore(Protocol):
 
 
 class SqliteVersionStore(SqliteDatabase):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, _SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        super().__init__(database, _SCHEMA)
 
     def marks(self) -> dict[tuple[str, str], PublishMark]:
-        with self._lock:
-            rows = self._db.execute("SELECT region, name, number, fingerprint FROM function_publish_marks").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT region, name, number, fingerprint FROM function_publish_marks").fetchall()
         return {(region, name): PublishMark(number, fingerprint) for region, name, number, fingerprint in rows}
 
     def put_mark(self, region: str, name: str, mark: PublishMark) -> None:
-        with self._lock:
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO function_publish_marks (region, name, number, fingerprint) VALUES (?, ?, ?, ?)",
                 (region, name, mark.number, mark.fingerprint),
             )
 
     def aliases(self) -> list[AliasConfig]:
-        with self._lock:
-            rows = self._db.execute("SELECT record FROM function_aliases ORDER BY region, name, alias").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT record FROM function_aliases ORDER BY region, name, alias").fetchall()
         return [AliasConfig.from_record(json.loads(row[0])) for row in rows]
 
     def put_alias(self, alias: AliasConfig) -> None:
-        with self._lock:
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO function_aliases (region, name, alias, record) VALUES (?, ?, ?, ?)",
                 (alias.region, alias.function_name, alias.name, json.dumps(alias.to_record())),
             )
 
     def delete_alias(self, region: str, name: str, alias: str) -> None:
-        with self._lock:
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "DELETE FROM function_aliases WHERE region=? AND name=? AND alias=?", (region, name, alias)
             )
 
     def forget(self, region: str, name: str) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM function_publish_marks WHERE region=? AND name=?", (region, name))
-                self._db.execute("DELETE FROM function_aliases WHERE region=? AND name=?", (region, name))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self.transaction() as db:
+            db.execute("DELETE FROM function_publish_marks WHERE region=? AND name=?", (region, name))
+            db.execute("DELETE FROM function_aliases WHERE region=? AND name=?", (region, name))

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from lamina.asyncinvoke import dispatcher as dispatcher_module
+from lamina.asyncinvoke import residency as residency_module
 from lamina.asyncinvoke.dispatcher import AsyncInvoker
 from lamina.asyncinvoke.events import AttemptResult, QueuedEvent
 from lamina.asyncinvoke.queue_store import EventQueueStore, read_stats
 from lamina.asyncinvoke.records import dead_letter_attributes, encode_record, invocation_record
 from lamina.aws.client import AwsClient
 from lamina.control.event_invoke import EventInvokeConfig, _check_body, _java_destination_config
-from lamina.errors import InvalidParameterValueException, TooManyRequestsException, ValidationException
+from lamina.errors import InvalidParameterValueException, PlatformError, TooManyRequestsException, ValidationException
 from lamina.model.invocation import InvocationOutcome
 
 
@@ -33,10 +33,12 @@ def event(store: EventQueueStore, name: str = "fn", payload: bytes = b'{"a": 1}'
 def test_queue_commits_concurrent_appends_together_and_survives_reopening(tmp_path: Path):
     async def scenario() -> None:
         store = EventQueueStore(tmp_path / "queue.db")
+        commits: list[str] = []
+        store._db.set_trace_callback(lambda statement: commits.append(statement) if statement == "COMMIT" else None)
         store.start(asyncio.get_running_loop())
         events = [event(store) for _ in range(200)]
         await asyncio.gather(*(store.append(item) for item in events))
-        assert store.commits < 50, "appends waiting together share commits"
+        assert len(commits) < 50, "appends waiting together share commits"
         store.remove(events[0].id)
         events[1].attempts, events[1].not_before = 1, 123.0
         events[1].last_result = AttemptResult("$LATEST", "Unhandled", b'{"errorMessage": "x"}')
@@ -93,7 +95,7 @@ class FakeInvocations:
         if (b"throttle" in payload or b"platform" in payload) and self.refused.get(request_id, 0) < 2:
             self.refused[request_id] = self.refused.get(request_id, 0) + 1
             if b"platform" in payload:
-                raise RuntimeError("the sandbox could not start")
+                raise PlatformError("the sandbox could not start")
             raise TooManyRequestsException("Rate Exceeded.")
         self.calls.append((request_id, payload))
         if b"fail" in payload:
@@ -120,8 +122,8 @@ async def drained(store_path: Path, timeout: float = 10) -> int:
 
 
 def test_events_beyond_the_memory_bound_wait_on_disk_and_all_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(dispatcher_module, "MAX_RESIDENT_EVENTS", 10)
-    monkeypatch.setattr(dispatcher_module, "REFILL_BATCH", 4)
+    monkeypatch.setattr(residency_module, "MAX_RESIDENT_EVENTS", 10)
+    monkeypatch.setattr(residency_module, "REFILL_BATCH", 4)
     invocations = FakeInvocations()
 
     async def scenario() -> None:
@@ -178,6 +180,27 @@ def test_function_errors_retry_with_the_same_request_id_and_throttles_and_platfo
     assert [request_id for request_id, _ in invocations.calls].count("throttled") == 1
     assert [request_id for request_id, _ in invocations.calls].count("platform") == 1
     assert invocations.refused == {"throttled": 2, "platform": 2}
+
+
+def test_a_bug_escaping_an_invocation_is_not_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    class BuggyInvocations(FakeInvocations):
+        async def invoke(self, config: Any, request_id: str, payload: bytes, arn: str) -> InvocationOutcome:
+            self.refused[request_id] = self.refused.get(request_id, 0) + 1
+            raise TypeError("a programming error")
+
+    invocations = BuggyInvocations()
+
+    async def scenario() -> None:
+        store = EventQueueStore(tmp_path / "queue.db")
+        service = invoker(store, invocations)
+        await service.start()
+        await service.enqueue("us-east-1", "fn", None, "buggy", b"{}")
+        assert await drained(store.path) == 0, "the event leaves the queue (failure path), not retried for ever"
+        await service.stop()
+
+    run(scenario())
+    assert invocations.refused == {"buggy": 1}
+    assert any("a bug" in record.getMessage() and record.exc_info for record in caplog.records)
 
 
 # -- records -------------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from lamina.logs import (
     stream_name,
     timeout_line,
 )
+from tests.support.polling import wait_until
 
 KEY = "us-east-1/my-func"
 STREAM = "2024/05/01/[$LATEST]0123456789abcdef0123456789abcdef"
@@ -148,16 +149,49 @@ def test_read_merges_streams_in_time_order_and_filters_by_time(tmp_path: Path) -
 def test_writes_wait_for_a_flush(tmp_path: Path) -> None:
     store = LogStore(tmp_path, flush_interval=0.05)
     store.append(KEY, STREAM, b"buffered\n")
-    store.flush_due()
     assert files(tmp_path) == []
-    time.sleep(0.06)
-    store.flush_due()
+    store.flush()
     assert [path.read_bytes().split(b" ", 1)[1] for path in files(tmp_path)] == [b"buffered\n"]
-    store.append(KEY, STREAM, b"x" * 300_000)  # past the buffer threshold: written at once
+    store.append(KEY, STREAM, b"x" * 300_000)  # past the buffer threshold, unstarted: written by this append
     assert sum(path.stat().st_size for path in files(tmp_path)) > 300_000
     store.append(KEY, STREAM, b"last\n")
     store.close()
     assert messages(LogStore(tmp_path), KEY)[-1] == "last"
+
+
+def test_the_writer_thread_writes_on_its_interval_and_at_once_when_the_buffer_fills(tmp_path: Path) -> None:
+    store = LogStore(tmp_path, flush_interval=0.05)
+    store.start()
+    writer_threads: list[str] = []
+    write = store._write
+
+    def recording_write(*args):
+        writer_threads.append(threading.current_thread().name)
+        return write(*args)
+
+    store._write = recording_write  # type: ignore[method-assign]
+    store.append(KEY, STREAM, b"buffered\n")
+    assert files(tmp_path) == [], "append only buffers"
+    wait_until(lambda: files(tmp_path) != [], timeout=5, interval=0.005)
+    store._flush_interval = 60.0  # from now on only a full buffer wakes the writer
+    time.sleep(0.1)
+    store.append(KEY, STREAM, b"x" * 300_000)
+    wait_until(lambda: sum(path.stat().st_size for path in files(tmp_path)) > 300_000, timeout=5, interval=0.005)
+    store.append(KEY, STREAM, b"last\n")
+    store.delete_function("us-east-1/other")
+    store.close()  # stops the writer, then writes what is left
+    assert set(writer_threads[:2]) == {"lamina-log-writer"}
+    assert messages(LogStore(tmp_path), KEY)[-1] == "last"
+
+
+def test_a_deleted_functions_logs_are_removed_by_the_writer(tmp_path: Path) -> None:
+    store = LogStore(tmp_path, flush_interval=0.02)
+    store.start()
+    store.append(KEY, STREAM, b"gone soon\n")
+    wait_until(lambda: files(tmp_path) != [], timeout=5, interval=0.005)
+    store.delete_function(KEY)
+    wait_until(lambda: files(tmp_path) == [], timeout=5, interval=0.005)
+    store.close()
 
 
 def test_keys_and_stream_names_cannot_leave_the_root(tmp_path: Path) -> None:

@@ -99,16 +99,15 @@ def test_publish_numbers_idempotence_and_no_reuse(service) -> None:
     assert marks.stored[("us-east-1", "f")].number == 3
 
 
-def test_load_rebuilds_a_mark_lost_in_a_crash_and_drops_stale_ones() -> None:
+def test_load_takes_the_stored_mark_which_a_publish_writes_with_its_version() -> None:
     functions, marks = MemoryFunctions(), MemoryMarks()
-    marks.put_mark("us-east-1", "gone", PublishMark(4, "x"))
+    marks.put_mark("us-east-1", "f", PublishMark(7, "x"))  # versions 6 and 7 were deleted: numbers are not reused
     rows = [latest(), latest(version="1"), latest(version="5")]
     versions = VersionService(functions, marks)  # type: ignore[arg-type]
-    versions.load(rows, {("us-east-1", "f")})
-    assert ("us-east-1", "gone") not in marks.stored
+    versions.load(rows)
     current = dataclasses.replace(latest(), timeout=30)
     functions.create(current)
-    assert versions.publish(current, None)[1].version == "6"
+    assert versions.publish(current, None)[1].version == "8"
 
 
 def test_fingerprint_sees_code_and_configuration_not_revisions() -> None:

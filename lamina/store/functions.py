@@ -1,4 +1,6 @@
-"""SQLite implementation of the function store: the embedded default (durability: see database.py).
+"""The function store's SQLite implementation (`FunctionStore` in base.py): only the functions table.
+
+The embedded default; durability and the shared connection: see database.py.
 
 Records are JSON documents keyed by (region, name, version) so new configuration fields need no migration.
 """
@@ -10,7 +12,7 @@ from pathlib import Path
 
 from lamina.model.function import FunctionConfig
 from lamina.store.base import StoreConflict
-from lamina.store.database import SqliteDatabase
+from lamina.store.database import Database, SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions (
@@ -25,12 +27,12 @@ CREATE TABLE IF NOT EXISTS functions (
 
 
 class SqliteFunctionStore(SqliteDatabase):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, _SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        super().__init__(database, _SCHEMA)
 
     def get(self, region: str, name: str, version: str) -> FunctionConfig | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT record FROM functions WHERE region=? AND name=? AND version=?", (region, name, version)
             ).fetchone()
         return FunctionConfig.from_record(json.loads(row[0])) if row else None
@@ -44,14 +46,14 @@ class SqliteFunctionStore(SqliteDatabase):
         if version is not None:
             query += " AND version=?"
             params += (version,)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY name, version", params).fetchall()
+        with self._reading() as db:
+            rows = db.execute(query + " ORDER BY name, version", params).fetchall()
         return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
 
     def create(self, config: FunctionConfig) -> None:
         try:
-            with self._lock:
-                self._db.execute(
+            with self.transaction() as db:
+                db.execute(
                     "INSERT INTO functions (region, name, version, code, record) VALUES (?, ?, ?, ?, ?)",
                     (config.region, config.name, config.version, config.code_sha256_hex, json.dumps(config.to_record())),
                 )
@@ -59,38 +61,32 @@ class SqliteFunctionStore(SqliteDatabase):
             raise StoreConflict(config.name) from error
 
     def replace(self, config: FunctionConfig, expected_revision: str) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT record FROM functions WHERE region=? AND name=? AND version=?",
-                    (config.region, config.name, config.version),
-                ).fetchone()
-                if row is None or json.loads(row[0])["revision_id"] != expected_revision:
-                    raise StoreConflict(config.name)
-                self._db.execute(
-                    "UPDATE functions SET code=?, record=? WHERE region=? AND name=? AND version=?",
-                    (config.code_sha256_hex, json.dumps(config.to_record()), config.region, config.name, config.version),
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT record FROM functions WHERE region=? AND name=? AND version=?",
+                (config.region, config.name, config.version),
+            ).fetchone()
+            if row is None or json.loads(row[0])["revision_id"] != expected_revision:
+                raise StoreConflict(config.name)
+            db.execute(
+                "UPDATE functions SET code=?, record=? WHERE region=? AND name=? AND version=?",
+                (config.code_sha256_hex, json.dumps(config.to_record()), config.region, config.name, config.version),
+            )
 
     def delete(self, region: str, name: str) -> list[FunctionConfig]:
-        with self._lock:
-            rows = self._db.execute(
+        with self.transaction() as db:
+            rows = db.execute(
                 "DELETE FROM functions WHERE region=? AND name=? RETURNING record", (region, name)
             ).fetchall()
         return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
 
     def delete_version(self, region: str, name: str, version: str) -> bool:
-        with self._lock:
-            cursor = self._db.execute(
+        with self.transaction() as db:
+            cursor = db.execute(
                 "DELETE FROM functions WHERE region=? AND name=? AND version=?", (region, name, version)
             )
         return cursor.rowcount > 0
 
     def referenced_code(self) -> set[str]:
-        with self._lock:
-            return {row[0] for row in self._db.execute("SELECT DISTINCT code FROM functions")}
+        with self._reading() as db:
+            return {row[0] for row in db.execute("SELECT DISTINCT code FROM functions")}

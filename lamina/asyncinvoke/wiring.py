@@ -1,24 +1,26 @@
-"""Everything asynchronous invocation adds to a server, built and started in one place."""
+"""The asynchronous-invocation subsystem wired together: its settings, queue, dispatcher and AWS client, built,
+started and stopped in one place (the server holds one `AsyncInvocation`)."""
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable
 
 from lamina.asyncinvoke.dispatcher import AsyncInvoker
-from lamina.asyncinvoke.queue_store import EventQueueStore
+from lamina.asyncinvoke.queue_store import QUEUE_FILE, EventQueueStore
 from lamina.aws.client import AwsClient
 from lamina.control.event_invoke import EventInvokeConfigService
 from lamina.control.functions import FunctionService
 from lamina.invoke.service import InvocationService
+from lamina.store.database import Database
 from lamina.store.event_invoke_configs import SqliteEventInvokeConfigStore
-
-QUEUE_FILE = "queue.db"
 
 
 class AsyncInvocation:
     def __init__(
         self,
         data_dir: Path,
+        database: Database,
         functions: FunctionService,
         invocations: InvocationService,
         *,
@@ -27,8 +29,9 @@ class AsyncInvocation:
         aws_endpoint_url: str | None,
         max_workers_per_function: int,
         reserved_concurrency: Callable[[str, str], int | None],
+        destination_executor: Executor | None = None,
     ) -> None:
-        self._config_store = SqliteEventInvokeConfigStore(data_dir / "lamina.db")
+        self._config_store = SqliteEventInvokeConfigStore(database)
         self.configs = EventInvokeConfigService(self._config_store, functions, account)
         self.configs.load()
         functions.on_delete(self.configs.forget_function)
@@ -43,6 +46,7 @@ class AsyncInvocation:
             retry_base_seconds=retry_base_seconds,
             max_workers_per_function=max_workers_per_function,
             reserved_concurrency=reserved_concurrency,
+            destination_executor=destination_executor,
         )
 
     async def start(self) -> None:
