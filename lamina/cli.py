@@ -89,8 +89,7 @@ def _queue(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from lamina.asyncinvoke.component import QUEUE_FILE
-    from lamina.asyncinvoke.queue_store import read_stats
+    from lamina.asyncinvoke.queue_store import QUEUE_FILE, read_stats
 
     now = time.time()
     rows = [entry.to_json(now) for entry in read_stats(Path(args.data_dir).resolve() / QUEUE_FILE)]

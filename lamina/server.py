@@ -7,10 +7,10 @@ import dataclasses
 import hashlib
 import logging
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
+from typing import Awaitable, Callable, ContextManager, Iterator
 
 from lamina.services.lambda_.aliases import AliasOperations
-from lamina.services.lambda_.app import ApiApp, api_limits
+from lamina.services.lambda_.app import LambdaApp
 from lamina.services.lambda_.async_invoke import AsyncInvokeOperations
 from lamina.services.lambda_.code import CodeDownloads
 from lamina.services.lambda_.concurrency import ConcurrencyOperations
@@ -21,8 +21,10 @@ from lamina.services.lambda_.permissions import PermissionOperations
 from lamina.services.lambda_.router import Router
 from lamina.services.lambda_.versions import VersionOperations
 from lamina.services.lambda_.tags import TagOperations
-from lamina.asyncinvoke.component import AsyncInvocation
+from lamina.asyncinvoke.wiring import AsyncInvocation
 from lamina.config import ServerConfig
+from lamina.executors import Executors
+from lamina.supervisor import every, supervised
 from lamina.control.concurrency import ConcurrencySettings
 from lamina.control.code_sources import CodeSources
 from lamina.control.functions import FunctionService
@@ -31,11 +33,14 @@ from lamina.model.function import FunctionConfig
 from lamina.control.permissions import PermissionService
 from lamina.control.policy_targets import FunctionPolicyTargets
 from lamina.control.tags import TagService
+from lamina.gateway.dispatch import Gateway, api_limits
+from lamina.gateway.unserved import unserved_services
 from lamina.http.server import ConnectionLimiter, raise_open_files_limit
 from lamina.invoke.concurrency import ConcurrencyLimits
+from lamina.invoke.environment import ExecutionEnvironment
 from lamina.invoke.pool import EnvironmentPool, run_eviction
 from lamina.invoke.provisioned import ProvisionedCapacity
-from lamina.invoke.service import InvocationService
+from lamina.invoke.service import InvocationService, function_log_key
 from lamina.logs.store import LogStore
 from lamina.runtimes.registry import BOOTSTRAPS_DIR, RuntimeCatalog
 from lamina.sandbox.firewall import HostPort
@@ -43,19 +48,20 @@ from lamina.sandbox.host import HostCapabilities, detect_host_capabilities
 from lamina.sandbox.host_slot import claim_host_slot
 from lamina.sandbox.network import open_network_pool
 from lamina.sandbox.opt import OptViews
+from lamina.sandbox.launcher import BubblewrapLauncher
 from lamina.sandbox.views import NeutralViews
 from lamina.sandbox.process import remove_stale_sandboxes
 from lamina.store.attachments import SqliteAttachmentStore
 from lamina.store.blobs import CodeStore
 from lamina.store.concurrency import SqliteConcurrencyStore
 from lamina.store.data_dir_lock import DataDirLock
+from lamina.store.database import Database
 from lamina.store.layers import SqliteLayerStore
 from lamina.store.space import SpaceReserve
-from lamina.store.sqlite import SqliteFunctionStore
+from lamina.store.functions import SqliteFunctionStore
 from lamina.store.versions import SqliteVersionStore
 
 EVICTION_INTERVAL_SECONDS = 1.0
-LOG_FLUSH_INTERVAL_SECONDS = 0.2
 #: The space reserve is checked often (a statvfs); unreferenced code is collected less so (it reads every record).
 RESERVE_INTERVAL_SECONDS = 5.0
 CODE_COLLECTION_INTERVAL_SECONDS = 60.0
@@ -93,12 +99,17 @@ class LaminaServer:
             self._slot, tuple(HostPort.parse(entry) for entry in config.allowed_host_ports), missing
         )
         self.capabilities = dataclasses.replace(self.capabilities, missing=tuple(missing))
-        self._store = SqliteFunctionStore(data_dir / "lamina.db")
+        # One connection to lamina.db, shared by every store with tables there (one transaction() for all).
+        self._database = Database(data_dir / "lamina.db")
+        self._store = SqliteFunctionStore(self._database)
+        self.executors = Executors()
         self._code = CodeStore(data_dir / "code", limit=config.code_storage_limit, referenced=self._referenced_code)
         self._reserve = SpaceReserve(data_dir)
         self._reserve.replenish()
-        self.code_sources = CodeSources(config.s3_endpoint_url or config.aws_endpoint_url, config.default_region)
-        self._layer_store = SqliteLayerStore(data_dir / "lamina.db")
+        self.code_sources = CodeSources(
+            config.s3_endpoint_url or config.aws_endpoint_url, config.default_region, executor=self.executors.s3
+        )
+        self._layer_store = SqliteLayerStore(self._database)
         self.layers = LayerService(self._layer_store, self._code, self.code_sources, config.account_id,
                                    reserve=self._reserve)
         self._code.collect_garbage(grace=0.0)
@@ -115,28 +126,30 @@ class LaminaServer:
             self.catalog,
             self.capabilities,
             self._code_view,
-            self._scratch_root,
+            BubblewrapLauncher(self.capabilities, self._scratch_root),
             keep_alive_seconds=config.keep_alive_seconds,
             max_idle_memory_mb=config.max_idle_memory_mb,
             max_environments=config.max_environments,
             opt_view_for=self._opt_view,
             slot=self._slot,
             networks=self.networks,
+            on_idle_output=self._keep_idle_output,
         )
-        self._version_store = SqliteVersionStore(data_dir / "lamina.db")
+        self._version_store = SqliteVersionStore(self._database)
         self.functions = FunctionService(
             self._store, self._code, self.catalog, config.account_id, self._on_function_change,
             sources=self.code_sources, layers=self.layers, version_store=self._version_store, reserve=self._reserve,
+            transaction=self._database.transaction,
         )
         self.functions.load()
         self.provisioned = ProvisionedCapacity(self.pool)
         self.concurrency_limits = ConcurrencyLimits(config.concurrency_limit, self.provisioned)
-        self._concurrency_store = SqliteConcurrencyStore(data_dir / "lamina.db")
+        self._concurrency_store = SqliteConcurrencyStore(self._database)
         self.concurrency = ConcurrencySettings(
             self._concurrency_store, self.functions, self.concurrency_limits, self.provisioned, config.account_id
         )
         self.concurrency.load()
-        self._attachments = SqliteAttachmentStore(data_dir / "lamina.db")
+        self._attachments = SqliteAttachmentStore(self._database)
         self.tags = TagService(self._attachments, self.functions, config.account_id)
         self.tags.load()
         policy_targets = FunctionPolicyTargets(self.functions, config.account_id)
@@ -147,6 +160,7 @@ class LaminaServer:
         self.invocations = InvocationService(self.pool, self.logs, self.concurrency_limits)
         self.async_invocation = AsyncInvocation(
             data_dir,
+            self._database,
             self.functions,
             self.invocations,
             account=config.account_id,
@@ -154,6 +168,7 @@ class LaminaServer:
             aws_endpoint_url=config.aws_endpoint_url,
             max_workers_per_function=config.max_environments,
             reserved_concurrency=self.concurrency_limits.reserved,
+            destination_executor=self.executors.destinations,
         )
         router = Router()
         InvokeOperations(self.functions, self.invocations, self.async_invocation.invoker, config.account_id).register(
@@ -174,7 +189,11 @@ class LaminaServer:
         VersionOperations(self.functions).register(router)
         AliasOperations(self.functions).register(router)
         CodeDownloads(self._code).register(router)
-        self._app = ApiApp(router, config.default_region)
+        # The front door: Lambda's app, and the services the next issues serve on the same port (until then each
+        # answers in its own protocol that the operation is not served).
+        self._gateway = Gateway(
+            LambdaApp(router), unserved_services(), account=config.account_id, default_region=config.default_region
+        )
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -182,6 +201,11 @@ class LaminaServer:
     def _referenced_code(self) -> set[str]:
         """Content addresses any function version or layer refers to (a deleted layer's, while functions use it)."""
         return self._store.referenced_code() | self.layers.referenced_code(self._store.list_versions(None, None))
+
+    def _keep_idle_output(self, environment: ExecutionEnvironment, output: bytes) -> None:
+        """What a runtime wrote outside any invocation (before dying idle, say) goes to its function's log."""
+        config = environment.config
+        self.logs.append(function_log_key(config.region, config.name), environment.log_stream, output)
 
     def _code_view(self, config: FunctionConfig) -> ContextManager[Path]:
         return self._views.view(self._code.tree(config.code_sha256_hex))
@@ -217,16 +241,22 @@ class LaminaServer:
             raise_open_files_limit(), config.max_connections, config.max_connections_per_peer
         )
         self._server = await self._loop.create_server(
-            lambda: self._app.protocol(limits, connections),
+            lambda: self._gateway.protocol(limits, connections),
             self.config.host,
             self.config.port,
             reuse_address=True,
         )
+        # Blocking work runs on named, bounded executors (lamina/executors.py); asyncio.to_thread lands on `control`.
+        self._loop.set_default_executor(self.executors.control)
+        self.logs.start()  # the lamina-log-writer thread
         self._tasks = [
-            asyncio.create_task(run_eviction(self.pool, EVICTION_INTERVAL_SECONDS, host_memory_low)),
-            asyncio.create_task(self._flush_logs()),
-            asyncio.create_task(self._every(RESERVE_INTERVAL_SECONDS, self._reserve.replenish)),
-            asyncio.create_task(self._every(CODE_COLLECTION_INTERVAL_SECONDS, self._code.collect_garbage)),
+            asyncio.create_task(supervised(
+                "pool eviction", lambda: run_eviction(self.pool, EVICTION_INTERVAL_SECONDS, host_memory_low)
+            )),
+            asyncio.create_task(every("space reserve", RESERVE_INTERVAL_SECONDS, self._upkeep(self._reserve.replenish))),
+            asyncio.create_task(every(
+                "code garbage collection", CODE_COLLECTION_INTERVAL_SECONDS, self._upkeep(self._code.collect_garbage)
+            )),
         ]
         self.concurrency.start()
         await self.async_invocation.start()
@@ -240,20 +270,11 @@ class LaminaServer:
         """The URL clients use to reach this server (the bound port, unless a public URL is configured)."""
         return self.config.public_url or f"http://{self.config.host}:{self.port}"
 
-    async def _flush_logs(self) -> None:
-        while True:
-            await asyncio.sleep(LOG_FLUSH_INTERVAL_SECONDS)
-            self.logs.flush()
-
-    @staticmethod
-    async def _every(seconds: float, work: Callable[[], None]) -> None:
-        """Storage upkeep in a worker thread every `seconds`; a failure is logged and the next round retries."""
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await asyncio.to_thread(work)
-            except Exception:
-                _log.exception("%s failed", getattr(work, "__qualname__", work))
+    def _upkeep(self, work: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+        """`work` as a round of storage upkeep on the upkeep executor."""
+        assert self._loop is not None
+        loop, executor = self._loop, self.executors.upkeep
+        return lambda: loop.run_in_executor(executor, work)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -273,8 +294,10 @@ class LaminaServer:
         self._layer_store.close()
         self._version_store.close()
         self._store.close()
+        self._database.close()
         if self.networks is not None:
             self.networks.close()
         self._views.close()
+        self.executors.close()
         self._slot.release()
         self._data_dir_lock.release()

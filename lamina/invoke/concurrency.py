@@ -6,9 +6,9 @@ unreserved pool when it has none) and is served by pre-initialised environments 
 spill over to on-demand slots. Everything here is in memory and runs on the event loop: the invoke path never
 waits or touches the database.
 
-A lease holds its slot from the moment `acquire`/`try_acquire` returns it until it is released, which
-`async with lease:` guarantees on every path (success, function error, timeout, crash, cancellation).
-Asynchronous workers use `try_acquire`, which answers None instead of raising when throttled.
+A lease holds its slot from the moment `acquire` returns it until it is released, which `async with lease:`
+guarantees on every path (success, function error, timeout, crash, cancellation). Over a limit `acquire` raises
+AWS's 429 TooManyRequestsException, which asynchronous workers catch to retry later.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from lamina.model.function import FunctionConfig
 from lamina.errors import TooManyRequestsException
 
 if TYPE_CHECKING:
-    from lamina.sandbox.environment import ExecutionEnvironment
+    from lamina.invoke.environment import ExecutionEnvironment
 
 FunctionKey = tuple[str, str]  # (region, name)
 #: AWS keeps this many executions unreserved (less when the whole limit is smaller).
@@ -156,11 +156,6 @@ class ConcurrencyLimits:
             raise throttled(lease)
         return lease
 
-    def try_acquire(self, config: FunctionConfig) -> ConcurrencyLease | None:
-        """Like `acquire`, but None when throttled (for asynchronous workers that retry later)."""
-        lease = self._try(config)
-        return None if isinstance(lease, ThrottleReason) else lease
-
     def throttle_reason(self, config: FunctionConfig) -> ThrottleReason | None:
         """Why an invocation would be throttled right now, without taking a slot."""
         key = (config.region, config.name)
@@ -172,10 +167,6 @@ class ConcurrencyLimits:
         if self._unreserved_in_flight.get(config.region, 0) >= self.unreserved(config.region):
             return ThrottleReason.ACCOUNT
         return None
-
-    def in_flight(self, region: str, name: str) -> int:
-        """On-demand invocations of the function running now (provisioned ones are not counted)."""
-        return self._in_flight.get((region, name), 0)
 
     def _try(self, config: FunctionConfig) -> ConcurrencyLease | ThrottleReason:
         key = (config.region, config.name)

@@ -1,38 +1,30 @@
 """An execution environment: one sandboxed runtime process, its Runtime API endpoint and its lifecycle.
 
-The lifecycle is explicit (EnvironmentState) because every path (init error, timeout, crash, OOM, eviction)
-must end with the process gone, the endpoint closed and the pending invocation answered exactly once.
+The lifecycle is explicit (EnvironmentState, moved only by `_transition`, which refuses a move the table does not
+allow) because every path (init error, timeout, crash, OOM, eviction) must end with the process gone, the endpoint
+closed and the pending invocation answered exactly once.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import enum
-import json
 import logging
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Callable, Iterator
 
-from lamina.model.function import FunctionConfig
+from lamina.errors import PlatformError
 from lamina.http.server import Response
 from lamina.model.invocation import Invocation, InvocationOutcome, InvocationReport, platform_error
+from lamina.runtime_api.events import event_response
 from lamina.runtime_api.server import MAX_RESPONSE_BYTES, RuntimeApiEndpoint
-from lamina.runtimes.registry import (
-    BASE_LD_LIBRARY_PATH,
-    BASE_PATH,
-    RUNTIME_ROOT,
-    BOOTSTRAPS_DIR,
-    TASK_ROOT,
-    RuntimeCatalog,
-)
-from lamina.sandbox.host import HostCapabilities
+from lamina.runtimes.launch import EnvironmentPlan, missing_entrypoint, sandbox_spec
+from lamina.runtimes.registry import RuntimeCatalog
+from lamina.sandbox.launcher import SandboxHandle, SandboxLauncher
 from lamina.sandbox.network import EnvironmentNetwork, NetworkPool
 from lamina.sandbox.port_forward import PortForwarder
-from lamina.sandbox.process import SandboxProcess, SandboxSpec
 from lamina.sandbox.teardown import TeardownThread
 
 log = logging.getLogger(__name__)
@@ -53,16 +45,36 @@ _SIGNAL_NAMES = {
 }
 
 
-class EnvironmentStopped(Exception):
-    """The environment was stopped before it finished starting."""
+class EnvironmentStopped(PlatformError):
+    """The environment was stopped before it finished starting (the server is stopping): retried later."""
+
+
+class IllegalTransition(Exception):
+    """A lifecycle move the state table does not allow: a bug, never a function's doing."""
 
 
 class EnvironmentState(enum.Enum):
     STARTING = "starting"  # sandbox being created
     INITIALIZING = "initializing"  # runtime started, has not asked for its first event yet
-    IDLE = "idle"  # runtime waiting in /next, no invocation
-    BUSY = "busy"  # an invocation is with the runtime
+    INIT_FAILED = "init failed"  # no entrypoint, or the runtime reported an init error: the next invoke gets it
+    IDLE = "idle"  # no invocation (the runtime is parked in /next, or about to be)
+    AWAITING_RUNTIME = "awaiting runtime"  # an invocation is assigned; the runtime has not asked for it yet
+    BUSY = "busy"  # the runtime has the invocation
     STOPPED = "stopped"  # never used again; its sandbox is torn down on the teardown thread
+
+
+_State = EnvironmentState
+_ALLOWED: dict[EnvironmentState, frozenset[EnvironmentState]] = {
+    _State.STARTING: frozenset({_State.INITIALIZING, _State.INIT_FAILED, _State.STOPPED}),
+    _State.INITIALIZING: frozenset({_State.IDLE, _State.AWAITING_RUNTIME, _State.INIT_FAILED, _State.STOPPED}),
+    _State.INIT_FAILED: frozenset({_State.STOPPED}),
+    _State.IDLE: frozenset({_State.AWAITING_RUNTIME, _State.BUSY, _State.STOPPED}),
+    _State.AWAITING_RUNTIME: frozenset({_State.BUSY, _State.INIT_FAILED, _State.STOPPED}),
+    _State.BUSY: frozenset({_State.IDLE, _State.STOPPED}),
+    _State.STOPPED: frozenset(),
+}
+#: States in which an environment can take an invocation (an INIT_FAILED one answers it with its init error).
+_USABLE = frozenset({_State.IDLE, _State.INITIALIZING, _State.INIT_FAILED})
 
 
 class FreezerState(enum.Enum):
@@ -95,57 +107,45 @@ def exit_message(request_id: str, returncode: int) -> str:
     return f"RequestId: {request_id} Error: {reason}"
 
 
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
 class ExecutionEnvironment:
     """Runs invocations of one function version, one at a time, in a sandbox."""
 
     def __init__(
         self,
-        env_id: str,
-        config: FunctionConfig,
-        code_dir: Path,
+        plan: EnvironmentPlan,
         catalog: RuntimeCatalog,
-        caps: HostCapabilities,
-        scratch_root: Path,
-        uid: int | None,
-        log_stream: str,
+        launcher: SandboxLauncher,
         on_stopped: Callable[["ExecutionEnvironment"], None],
         on_torn_down: Callable[["ExecutionEnvironment"], None],
         teardowns: TeardownThread,
-        initialization_type: str = "on-demand",
-        opt_dir: Path | None = None,
         networks: NetworkPool | None = None,
+        on_idle_output: Callable[["ExecutionEnvironment", bytes], None] | None = None,
     ) -> None:
-        self.env_id = env_id
-        self.config = config
-        self.uid = uid
-        self.log_stream = log_stream
+        """`on_idle_output` receives what the runtime wrote outside any invocation (e.g. before dying idle)."""
+        self._plan = plan
+        self.env_id = plan.env_id
+        self.config = plan.config
+        self.uid = plan.uid
+        self.log_stream = plan.log_stream
+        #: AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand", or "provisioned-concurrency" for pre-initialised ones.
+        self.initialization_type = plan.initialization_type
         self.state = EnvironmentState.STARTING
         self.last_used = time.monotonic()
-        self._code_dir = code_dir
-        #: The function's layers, merged (see sandbox/opt.py), bound read-only at /opt.
-        self._opt_dir = opt_dir
         self._catalog = catalog
-        self._caps = caps
-        self._scratch_root = scratch_root
+        self._launcher = launcher
         self._on_stopped = on_stopped
         self._on_torn_down = on_torn_down
         self._teardowns = teardowns
-        #: AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand", or "provisioned-concurrency" for pre-initialised ones.
-        self.initialization_type = initialization_type
+        self._on_idle_output = on_idle_output
         #: Each environment's own network namespace; without one, the Runtime API checks the peer's uid instead.
         self._networks = networks
         self._network: EnvironmentNetwork | None = None
         self._forwarder: PortForwarder | None = None
-        self._endpoint = RuntimeApiEndpoint(self, None if networks is not None else uid)
-        self._process: SandboxProcess | None = None
+        self._endpoint = RuntimeApiEndpoint(self, None if networks is not None else plan.uid)
+        self._process: SandboxHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._parked_next: asyncio.Future[Response] | None = None
         self._current: Invocation | None = None
-        self._delivered = False
         self._started_at = 0.0
         self._delivered_at = 0.0
         self._init_duration_ms: float | None = None
@@ -155,7 +155,11 @@ class ExecutionEnvironment:
         self._timer: asyncio.TimerHandle | None = None
         self._freezer = FreezerState.RUNNING
         self._freeze_timer: asyncio.TimerHandle | None = None
-        self._cpu_limited = False
+
+    def _transition(self, target: EnvironmentState) -> None:
+        if target not in _ALLOWED[self.state]:
+            raise IllegalTransition(f"environment {self.env_id}: {self.state.value} -> {target.value}")
+        self.state = target
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -164,86 +168,26 @@ class ExecutionEnvironment:
             network = await self._networks.take()
             if self.state is EnvironmentState.STOPPED:
                 network.delete()
-                raise EnvironmentStopped(self.env_id)
+                raise EnvironmentStopped(f"environment {self.env_id} was stopped while starting")
             self._network = network
             self._forwarder = PortForwarder(network.forward_sockets)
             await self._forwarder.start()
         port = await self._endpoint.start(self._network.runtime_api_socket if self._network is not None else None)
         if self.state is EnvironmentState.STOPPED:
             self._endpoint.close()
-            raise EnvironmentStopped(self.env_id)
-        sandboxed = self._caps.bwrap_path is not None
-        task_root = TASK_ROOT if sandboxed else str(self._code_dir)
-        runtime_root = RUNTIME_ROOT if sandboxed else str(BOOTSTRAPS_DIR)
-        opt_root = "/opt" if sandboxed or self._opt_dir is None else str(self._opt_dir)
-        launch = self._catalog.launch(self.config.runtime or "", task_root=task_root, opt_root=opt_root, sandboxed=sandboxed)
-        if self._runs_layer_bootstrap():
-            launch = dataclasses.replace(launch, argv=[f"{opt_root}/bootstrap"])
-        spec = SandboxSpec(
-            env_id=self.env_id,
-            argv=launch.argv,
-            env=self._environment(port, task_root, runtime_root, launch.env),
-            code_dir=self._code_dir,
-            runtime_dir=BOOTSTRAPS_DIR,
-            opt_dir=self._opt_dir,
-            ro_binds=launch.ro_binds,
-            masks=launch.masks,
-            memory_mb=self.config.memory_size,
-            ephemeral_storage_mb=self.config.ephemeral_storage,
-            uid=self.uid,
-            network=self._network,
-        )
+            raise EnvironmentStopped(f"environment {self.env_id} was stopped while starting")
         self._started_at = time.monotonic()
-        missing = self._missing_entrypoint()
+        missing = missing_entrypoint(self._plan)
         if missing is not None:
             self._init_error = (missing, "Runtime.InvalidEntrypoint")
-            self.state = EnvironmentState.INITIALIZING
+            self._transition(EnvironmentState.INIT_FAILED)
             return
-        self._network = None  # from here on the process's teardown deletes it, even if spawn fails
-        self._process = SandboxProcess.spawn(spec, self._caps, self._scratch_root)
+        spec = sandbox_spec(self._plan, self._catalog, f"127.0.0.1:{port}", self._network)
+        self._network = None  # from here on the sandbox's teardown deletes it, even if spawn fails
+        self._process = self._launcher.spawn(spec)
         self._loop.add_reader(self._process.output_fd, self._read_output)
         self._loop.add_reader(self._process.exit_fd, self._on_exit)
-        self.state = EnvironmentState.INITIALIZING
-
-    def _missing_entrypoint(self) -> bytes | None:
-        if not (self.config.runtime or "").startswith("provided"):
-            return None
-        if _is_executable(self._code_dir / "bootstrap") or self._runs_layer_bootstrap():
-            return None
-        message = "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
-        return json.dumps({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": message}).encode()
-
-    def _runs_layer_bootstrap(self) -> bool:
-        """A custom runtime without /var/task/bootstrap runs a layer's /opt/bootstrap (AWS looks in that order)."""
-        return (
-            (self.config.runtime or "").startswith("provided")
-            and self._opt_dir is not None
-            and not _is_executable(self._code_dir / "bootstrap")
-            and _is_executable(self._opt_dir / "bootstrap")
-        )
-
-    def _environment(self, port: int, task_root: str, runtime_root: str, runtime_env: dict[str, str]) -> dict[str, str]:
-        config = self.config
-        reserved = {
-            "AWS_LAMBDA_FUNCTION_NAME": config.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": config.version,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
-            "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group,
-            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
-            "AWS_REGION": config.region,
-            "AWS_DEFAULT_REGION": config.region,
-            "_HANDLER": config.handler or "",
-            "LAMBDA_TASK_ROOT": task_root,
-            "LAMBDA_RUNTIME_DIR": runtime_root,
-            "TZ": ":UTC",
-            "LANG": "en_US.UTF-8",
-            "PATH": BASE_PATH,
-            "LD_LIBRARY_PATH": BASE_LD_LIBRARY_PATH,
-            **runtime_env,
-        }
-        return {**(config.environment or {}), **reserved}
+        self._transition(EnvironmentState.INITIALIZING)
 
     def stop(self) -> None:
         """Tear everything down; safe to call from any state, any number of times, and it never raises.
@@ -254,7 +198,7 @@ class ExecutionEnvironment:
         """
         if self.state is EnvironmentState.STOPPED:
             return
-        self.state = EnvironmentState.STOPPED
+        self._transition(EnvironmentState.STOPPED)
         try:
             with _logged(self.env_id, "cancelling timers"):
                 self._cancel_timer()
@@ -272,8 +216,11 @@ class ExecutionEnvironment:
                 if self._parked_next is not None and not self._parked_next.done():
                     self._parked_next.cancel()
             if self._process is not None:
-                with _logged(self.env_id, "reading the last output"):
+                with _logged(self.env_id, "keeping the last output"):
                     self._drain_output()
+                    if self._output and self._current is None and self._on_idle_output is not None:
+                        self._on_idle_output(self, b"".join(self._output))
+                    self._output.clear()
                 with _logged(self.env_id, "detaching the sandbox"):
                     self._loop.remove_reader(self._process.output_fd)
                     self._loop.remove_reader(self._process.exit_fd)
@@ -293,47 +240,33 @@ class ExecutionEnvironment:
 
     @property
     def usable(self) -> bool:
-        return self.state in (EnvironmentState.IDLE, EnvironmentState.INITIALIZING) and self._current is None
+        return self.state in _USABLE and self._current is None
 
     # -- invoking ------------------------------------------------------------------------------------------------
     def invoke(self, invocation: Invocation) -> None:
         """Hand an invocation to the runtime; its future resolves exactly once with the outcome."""
-        assert self._current is None and self.state is not EnvironmentState.STOPPED
+        assert self._current is None and self.usable
         self._current = invocation
-        self._delivered = False
-        if self._init_error is not None:
+        if self.state is EnvironmentState.INIT_FAILED:
             self._finish_with_init_error()
             return
         if self.state is EnvironmentState.INITIALIZING:
-            self._timer = self._loop.call_later(
-                INIT_TIMEOUT_SECONDS + self.config.timeout, self._on_timeout
-            )
-        self.state = EnvironmentState.BUSY
+            self._timer = self._loop.call_later(INIT_TIMEOUT_SECONDS + self.config.timeout, self._on_timeout)
         if self._freezer is not FreezerState.RUNNING:
             self._thaw()
         parked = self._parked_next
-        if parked is not None and not parked.done():
+        if parked is not None and not parked.done() and self.state is EnvironmentState.IDLE:
             self._parked_next = None
             parked.set_result(self._deliver(invocation))
+        else:
+            self._transition(EnvironmentState.AWAITING_RUNTIME)
 
     def _deliver(self, invocation: Invocation) -> Response:
+        self._transition(EnvironmentState.BUSY)
         self._cancel_timer()
-        self._delivered = True
         self._delivered_at = time.monotonic()
-        deadline_ms = int(time.time() * 1000) + self.config.timeout * 1000
         self._timer = self._loop.call_later(self.config.timeout, self._on_timeout)
-        headers = [
-            ("Content-Type", "application/json"),
-            ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
-            ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
-            ("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_arn),
-            ("Lambda-Runtime-Trace-Id", invocation.trace_id),
-        ]
-        if invocation.client_context is not None:
-            headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
-        if invocation.cognito_identity is not None:
-            headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
-        return Response(200, invocation.payload, headers)
+        return event_response(invocation, int(time.time() * 1000) + self.config.timeout * 1000)
 
     # -- RuntimeApiTarget ------------------------------------------------------------------------------------------
     def next_invocation(self) -> Response | asyncio.Future[Response]:
@@ -344,10 +277,10 @@ class ExecutionEnvironment:
                 # AWS lets init burst; the memory-proportional CPU quota applies from the first event on.
                 self._process.apply_cpu_limit()
         current = self._current
-        if current is not None and not self._delivered and self.state is EnvironmentState.BUSY:
+        if current is not None and self.state is EnvironmentState.AWAITING_RUNTIME:
             return self._deliver(current)
         if self.state is EnvironmentState.INITIALIZING:
-            self.state = EnvironmentState.IDLE
+            self._transition(EnvironmentState.IDLE)
         future: asyncio.Future[Response] = self._loop.create_future()
         self._parked_next = future
         if current is None and self._process is not None:
@@ -378,14 +311,15 @@ class ExecutionEnvironment:
         return True
 
     def init_error(self, body: bytes, error_type: str) -> bool:
-        if self._init_reported:
+        if self._init_reported or self.state not in (EnvironmentState.INITIALIZING, EnvironmentState.AWAITING_RUNTIME):
             return False
         self._init_error = (body, error_type)
+        self._transition(EnvironmentState.INIT_FAILED)
         return True
 
     def _is_current(self, request_id: str) -> bool:
         current = self._current
-        return current is not None and self._delivered and current.request_id == request_id
+        return current is not None and self.state is EnvironmentState.BUSY and current.request_id == request_id
 
     # -- completion paths ----------------------------------------------------------------------------------------
     def _complete(self, outcome: InvocationOutcome, *, timed_out: bool = False) -> None:
@@ -395,8 +329,9 @@ class ExecutionEnvironment:
         self._cancel_timer()
         self._current = None
         self._drain_output()
+        delivered = self.state is EnvironmentState.BUSY
         report = InvocationReport(
-            duration_ms=(time.monotonic() - self._delivered_at) * 1000 if self._delivered else 0.0,
+            duration_ms=(time.monotonic() - self._delivered_at) * 1000 if delivered else 0.0,
             init_duration_ms=self._take_init_duration(),
             max_memory_mb=self._process.peak_memory_mb() if self._process is not None else None,
             output=b"".join(self._output),
@@ -405,7 +340,7 @@ class ExecutionEnvironment:
         self._output.clear()
         self.last_used = time.monotonic()
         if self.state is EnvironmentState.BUSY:
-            self.state = EnvironmentState.IDLE
+            self._transition(EnvironmentState.IDLE)
         invocation.report = report
         invocation.finish(outcome)
 
@@ -439,7 +374,7 @@ class ExecutionEnvironment:
             return
         invocation = self._current
         if invocation is not None:
-            if self._init_error is not None:
+            if self.state is EnvironmentState.INIT_FAILED:
                 self._finish_with_init_error()
                 return
             self._complete(platform_error("Runtime.ExitError", exit_message(invocation.request_id, returncode)))
@@ -501,10 +436,3 @@ class ExecutionEnvironment:
             if not chunk:
                 return
             self._output.append(chunk)
-
-    def take_pending_output(self) -> bytes:
-        """Output written outside any invocation (e.g. by a process that died idle)."""
-        self._drain_output()
-        data = b"".join(self._output)
-        self._output.clear()
-        return data

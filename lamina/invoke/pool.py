@@ -19,8 +19,10 @@ from lamina.model.function import FunctionConfig
 from lamina.errors import TooManyRequestsException
 from lamina.logs.format import stream_name
 from lamina.runtimes.registry import RuntimeCatalog
-from lamina.sandbox.environment import EnvironmentState, ExecutionEnvironment
+from lamina.invoke.environment import EnvironmentState, ExecutionEnvironment
+from lamina.runtimes.launch import EnvironmentPlan
 from lamina.sandbox.host import HostCapabilities
+from lamina.sandbox.launcher import SandboxLauncher
 from lamina.sandbox.host_slot import HostSlot
 from lamina.sandbox.network import NetworkPool
 from lamina.sandbox.teardown import TeardownThread
@@ -82,7 +84,7 @@ class EnvironmentPool:
         catalog: RuntimeCatalog,
         caps: HostCapabilities,
         code_view_for: Callable[[FunctionConfig], ContextManager[Path]],
-        scratch_root: Path,
+        launcher: SandboxLauncher,
         *,
         keep_alive_seconds: float,
         max_idle_memory_mb: int,
@@ -90,8 +92,12 @@ class EnvironmentPool:
         opt_view_for: Callable[[FunctionConfig], ContextManager[Path | None]] | None = None,
         slot: HostSlot | None = None,
         networks: NetworkPool | None = None,
+        on_idle_output: Callable[[ExecutionEnvironment, bytes], None] | None = None,
     ) -> None:
+        """`on_idle_output`: where what a runtime writes outside any invocation goes (its function's log)."""
         self._catalog = catalog
+        self._launcher = launcher
+        self._on_idle_output = on_idle_output
         #: The function's layers as one /opt directory, held for as long as an environment uses it.
         self._opt_view_for = opt_view_for
         #: What each environment holds until its sandbox is gone (its code and /opt views), from start to _reclaim.
@@ -101,7 +107,6 @@ class EnvironmentPool:
         self._caps = caps
         #: The function's code, as the directory to bind at /var/task, held for as long as an environment uses it.
         self._code_view_for = code_view_for
-        self._scratch_root = scratch_root
         self._keep_alive = keep_alive_seconds
         self._max_idle_memory_mb = max_idle_memory_mb
         self._max_environments = max_environments
@@ -110,7 +115,6 @@ class EnvironmentPool:
         self._retired: set[ExecutionEnvironment] = set()
         self._uids = UidAllocator(slot.first_uid, slot.uid_count) if slot is not None else None
         self._networks = networks
-        self.cold_starts = 0
 
     def lease(self, config: FunctionConfig) -> EnvironmentLease:
         return EnvironmentLease(self, config)
@@ -130,25 +134,22 @@ class EnvironmentPool:
         return await self._start(config, initialization_type="provisioned-concurrency")
 
     async def _start(self, config: FunctionConfig, initialization_type: str = "on-demand") -> ExecutionEnvironment:
-        self.cold_starts += 1
         uid = self._uids.take() if self._uids is not None and self._caps.is_root and self._caps.setpriv_path else None
         with contextlib.ExitStack() as teardown:
             opt_dir = teardown.enter_context(self._opt_view_for(config)) if self._opt_view_for else None
-            environment = ExecutionEnvironment(
+            plan = EnvironmentPlan(
                 env_id=uuid.uuid4().hex,
                 config=config,
                 code_dir=teardown.enter_context(self._code_view_for(config)),
-                catalog=self._catalog,
-                caps=self._caps,
-                scratch_root=self._scratch_root,
+                opt_dir=opt_dir,
                 uid=uid,
                 log_stream=stream_name(config.version, time.time()),
-                on_stopped=self._forget,
-                on_torn_down=self._reclaim,
-                teardowns=self._teardown_thread,
                 initialization_type=initialization_type,
-                opt_dir=opt_dir,
-                networks=self._networks,
+                sandboxed=self._launcher.sandboxed,
+            )
+            environment = ExecutionEnvironment(
+                plan, self._catalog, self._launcher, on_stopped=self._forget, on_torn_down=self._reclaim,
+                teardowns=self._teardown_thread, networks=self._networks, on_idle_output=self._on_idle_output,
             )
             self._teardowns[environment] = teardown.pop_all()
         self._all.add(environment)

@@ -16,7 +16,7 @@ from types import TracebackType
 
 from lamina.model.function import FunctionConfig
 from lamina.invoke.pool import EnvironmentPool
-from lamina.sandbox.environment import INIT_TIMEOUT_SECONDS, EnvironmentState, ExecutionEnvironment
+from lamina.invoke.environment import INIT_TIMEOUT_SECONDS, EnvironmentState, ExecutionEnvironment
 
 TargetKey = tuple[str, str, str]  # (region, name, qualifier the config was put on)
 VersionKey = tuple[str, str, str]  # (region, name, version)
@@ -136,6 +136,12 @@ class Allocation:
         self._free.clear()
 
 
+class LeaseState(enum.Enum):
+    TAKEN = "taken"  # handed to a concurrency lease, not used yet
+    ENTERED = "entered"  # an invocation runs in it
+    RETURNED = "returned"  # back with its allocation: never returned twice
+
+
 class ProvisionedLease:
     """`async with lease as environment:` — the environment goes back to its allocation (or is replaced)."""
 
@@ -144,22 +150,22 @@ class ProvisionedLease:
     def __init__(self, allocation: Allocation, environment: ExecutionEnvironment) -> None:
         self._allocation = allocation
         self._environment = environment
-        self._state = "taken"
+        self._state = LeaseState.TAKEN
 
     def abandon(self) -> None:
-        if self._state == "taken":
-            self._state = "returned"
+        if self._state is LeaseState.TAKEN:
+            self._state = LeaseState.RETURNED
             self._allocation.give_back(self._environment, failed=False)
 
     async def __aenter__(self) -> ExecutionEnvironment:
-        self._state = "entered"
+        self._state = LeaseState.ENTERED
         return self._environment
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        if self._state == "entered":
-            self._state = "returned"
+        if self._state is LeaseState.ENTERED:
+            self._state = LeaseState.RETURNED
             self._allocation.give_back(self._environment, failed=error is not None)
 
 

@@ -9,7 +9,8 @@ from lamina.model.function import FunctionConfig
 from lamina.errors import TooManyRequestsException
 from lamina.invoke.concurrency import ConcurrencyLimits, ThrottleReason
 from lamina.invoke.provisioned import ProvisionedCapacity, ProvisionedStatus
-from lamina.sandbox.environment import EnvironmentState
+from lamina.invoke.environment import EnvironmentState
+from tests.support.polling import async_wait_until
 
 
 def config(name: str = "fn", version: str = "$LATEST", region: str = "us-east-1") -> FunctionConfig:
@@ -59,11 +60,12 @@ def test_reserved_limit_counts_leases_and_releases_them_once():
     assert caught.value.body() == {"Type": "User", "message": "Rate Exceeded.", "Reason": ThrottleReason.RESERVED.value}
     assert caught.value.headers == {"Retry-After": "1"}
     first.release()
-    first.release()
-    assert limits.in_flight("us-east-1", "fn") == 1
-    assert limits.try_acquire(config()) is not None
-    assert limits.try_acquire(config()) is None
+    first.release()  # a second release gives nothing back twice
+    third = limits.acquire(config())
+    with pytest.raises(TooManyRequestsException):
+        limits.acquire(config())
     second.release()
+    third.release()
 
 
 def test_unreserved_pool_is_the_limit_less_reservations_and_provisioned_outside_them():
@@ -95,7 +97,7 @@ def test_async_lease_releases_on_exceptions():
 
     with pytest.raises(RuntimeError):
         asyncio.run(fail_inside())
-    assert limits.in_flight("us-east-1", "fn") == 0
+    assert limits.throttle_reason(config()) is None
 
 
 def test_provisioned_allocation_becomes_ready_and_serves_first_then_spills_over():
@@ -108,13 +110,11 @@ def test_provisioned_allocation_becomes_ready_and_serves_first_then_spills_over(
         limits.set_provisioned_total("us-east-1", "fn", 2)
         allocation = capacity.allocation(("us-east-1", "fn", "1"))
         assert allocation is not None and allocation.status is ProvisionedStatus.IN_PROGRESS
-        for _ in range(20):
-            await asyncio.sleep(0.01)
-        assert (allocation.status, allocation.allocated) == (ProvisionedStatus.READY, 2)
+        await async_wait_until(lambda: allocation.status is ProvisionedStatus.READY)
+        assert allocation.allocated == 2
 
         leases = [limits.acquire(version) for _ in range(3)]
         assert [lease.provisioned is not None for lease in leases] == [True, True, False]
-        assert limits.in_flight("us-east-1", "fn") == 1
         assert limits.acquire(config()).provisioned is None  # $LATEST never uses them
         async with leases[0] as slot:
             assert slot.provisioned is not None
@@ -133,7 +133,9 @@ def test_a_failed_environment_is_replaced_and_an_init_failure_fails_the_allocati
         pool = FakePool()
         capacity = ProvisionedCapacity(pool)  # type: ignore[arg-type]
         capacity.apply(("us-east-1", "fn", "1"), config(version="1"), 1)
-        await asyncio.sleep(0.1)
+        allocation = capacity.allocation(("us-east-1", "fn", "1"))
+        assert allocation is not None
+        await async_wait_until(lambda: allocation.status is ProvisionedStatus.READY)
         lease = capacity.take(config(version="1"))
         assert lease is not None
         async with lease:
@@ -144,15 +146,15 @@ def test_a_failed_environment_is_replaced_and_an_init_failure_fails_the_allocati
             async with lease:
                 raise RuntimeError("the invocation timed out")
         assert pool.started[0].state is EnvironmentState.STOPPED
-        await asyncio.sleep(0.1)
-        assert len(pool.started) == 2 and capacity.take(config(version="1")) is not None
+        await async_wait_until(lambda: len(pool.started) == 2 and allocation.allocated == 1, what="a replacement")
+        assert capacity.take(config(version="1")) is not None
 
         broken = FakePool(initializes=False)
         failing = ProvisionedCapacity(broken)  # type: ignore[arg-type]
         failing.apply(("us-east-1", "fn", "2"), config(version="2"), 1)
-        await asyncio.sleep(0.1)
         allocation = failing.allocation(("us-east-1", "fn", "2"))
         assert allocation is not None
+        await async_wait_until(lambda: allocation.status is not ProvisionedStatus.IN_PROGRESS)
         assert (allocation.status, allocation.status_reason) == (ProvisionedStatus.FAILED, "FUNCTION_ERROR_INIT_FAILURE")
 
     asyncio.run(scenario())

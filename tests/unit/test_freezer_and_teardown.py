@@ -8,17 +8,17 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from lamina.model.invocation import Invocation
 from lamina.sandbox import cgroups
 from lamina.sandbox.cgroups import FREEZE_HOLD, ResourceLimits, V1CgroupDriver, V2CgroupDriver
-from lamina.sandbox.environment import EnvironmentState, ExecutionEnvironment, FreezerState
+from lamina.runtimes.launch import EnvironmentPlan
+from lamina.invoke.environment import EnvironmentState, ExecutionEnvironment, FreezerState
 from lamina.sandbox.teardown import TeardownThread
+from tests.support.polling import async_wait_until, wait_until
 
 LIMITS = ResourceLimits.for_memory(128)
 
@@ -144,13 +144,6 @@ def test_v2_without_cgroup_freeze_does_not_freeze(tmp_path: Path) -> None:
     assert not (tmp_path / "lamina" / "env1" / "cgroup.freeze").exists()
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.001)
-
-
 def test_teardown_thread_retries_without_holding_up_others(caplog: pytest.LogCaptureFixture) -> None:
     teardowns = TeardownThread()
     done: list[str] = []
@@ -165,9 +158,9 @@ def test_teardown_thread_retries_without_holding_up_others(caplog: pytest.LogCap
 
     teardowns.submit("slow", slow, lambda: done.append("slow"))
     teardowns.submit("quick", lambda: True, lambda: done.append("quick"))
-    _wait_for(lambda: done == ["quick"] and slow_attempts[0] >= 3)
+    wait_until(lambda: done == ["quick"] and slow_attempts[0] >= 3, timeout=5, interval=0.001)
     release.set()
-    _wait_for(lambda: done == ["quick", "slow"])
+    wait_until(lambda: done == ["quick", "slow"], timeout=5, interval=0.001)
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == [
         "teardown of slow failed; retrying"
     ]
@@ -204,9 +197,10 @@ class _Config:
 
 
 def _environment(events: list[str], teardowns: TeardownThread) -> tuple[ExecutionEnvironment, _FakeProcess]:
+    plan = EnvironmentPlan("env1", _Config(), Path("/nonexistent"), None, None, "stream",  # type: ignore[arg-type]
+                           "on-demand", sandboxed=True)
     environment = ExecutionEnvironment(
-        env_id="env1", config=_Config(), code_dir=Path("/nonexistent"), catalog=None,  # type: ignore[arg-type]
-        caps=None, scratch_root=Path("/nonexistent"), uid=None, log_stream="stream",  # type: ignore[arg-type]
+        plan, None, None,  # type: ignore[arg-type]
         on_stopped=lambda env: events.append("stopped"), on_torn_down=lambda env: events.append("torn down"),
         teardowns=teardowns,
     )
@@ -222,8 +216,8 @@ def test_idle_environment_freezes_after_the_delay_and_thaws_before_its_next_even
         environment, process = _environment([], TeardownThread())
         parked = environment.next_invocation()
         assert isinstance(parked, asyncio.Future) and environment._freezer is FreezerState.FREEZE_DUE
-        await asyncio.sleep(0.02)
-        assert environment._freezer is FreezerState.FROZEN and process.calls == ["freeze"]
+        await async_wait_until(lambda: environment._freezer is FreezerState.FROZEN, what="the freeze")
+        assert process.calls == ["freeze"]
         parked.add_done_callback(lambda _: process.calls.append("event delivered"))
         environment.invoke(Invocation("req-1", b"{}", "arn", "trace"))
         await asyncio.sleep(0)
@@ -232,7 +226,7 @@ def test_idle_environment_freezes_after_the_delay_and_thaws_before_its_next_even
         # Back to back: the next invoke comes before the delay and cancels the freeze.
         parked = environment.next_invocation()
         environment.invoke(Invocation("req-2", b"{}", "arn", "trace"))
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # past the freeze delay: the freeze it would have made must not come
         assert process.calls == ["freeze", "thaw", "event delivered"]
         assert environment._freezer is FreezerState.RUNNING and parked.done()
 
@@ -252,11 +246,8 @@ def test_stop_never_raises_and_frees_the_slot_before_the_teardown_ends() -> None
         environment.stop()
         environment.stop()
         assert events == ["stopped"] and environment.state is EnvironmentState.STOPPED
-        for _ in range(500):
-            if events == ["stopped", "torn down"]:
-                break
-            await asyncio.sleep(0.005)
-        assert events == ["stopped", "torn down"] and process.attempts == 2
+        await async_wait_until(lambda: events == ["stopped", "torn down"], what="the teardown")
+        assert process.attempts == 2
         assert process.calls == []  # a pending freeze is cancelled; the kill (in try_destroy) thaws a frozen one
 
     asyncio.run(scenario())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.invoke.pool import EnvironmentPool
-from lamina.sandbox.environment import EnvironmentState
+from lamina.invoke.environment import EnvironmentState
 
 
 @dataclass
@@ -40,7 +40,7 @@ class _Environment:
 
 def _pool(max_idle_memory_mb: int, keep_alive: float = 600) -> EnvironmentPool:
     return EnvironmentPool(
-        None, None, lambda config: contextlib.nullcontext(Path("/nonexistent")), Path("/nonexistent"),  # type: ignore[arg-type]
+        None, None, lambda config: contextlib.nullcontext(Path("/nonexistent")), None,  # type: ignore[arg-type]
         keep_alive_seconds=keep_alive, max_idle_memory_mb=max_idle_memory_mb, max_environments=10,
     )
 
