@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
-# Make this checkout runnable: Debian packages, then .venv with `pip install -e '.[test]'`.
+# Make this checkout runnable: Debian packages, then .venv with `pip install -e .`.
+#   install.sh          what `lamina serve` needs (scripts/run.sh)
+#   install.sh --test   that, plus the test extras and the toolchain that builds the real runtime
+#                       interface clients (scripts/test.sh)
 # Run on every scripts/run.sh and scripts/test.sh, so the no-change path must stay fast
-# and silent; each step is skipped when its result is already in place.
+# and silent: one dpkg-query for all packages, and pip only when the venv's stamp for the
+# requested extras no longer matches what the install depends on.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
-STAMP="$VENV/.lamina-install-stamp"
+
+EXTRAS=""
+case "${1:-}" in
+    "") ;;
+    --test) EXTRAS=test ;;
+    *)
+        echo "usage: install.sh [--test]" >&2
+        exit 2
+        ;;
+esac
 
 # bubblewrap is Lamina's sandbox; /usr/bin/python3 is the interpreter functions see inside it; nftables
-# filters each environment's network (NAT out, nothing to the host); iproute2 serves the tests' network setup.
-# The rest builds the real runtime interface clients for the tests: aws-lambda-ric (npm)
-# compiles curl (autotools) and aws-lambda-cpp (cmake) and its addon via node-gyp (python3).
-DEB_PACKAGES=(bubblewrap nftables iproute2 python3 python3-venv ca-certificates g++ make cmake autoconf automake
-    libtool xz-utils unzip)
+# filters each environment's network (NAT out, nothing to the host).
+DEB_PACKAGES=(bubblewrap nftables python3 python3-venv ca-certificates)
+if [ "$EXTRAS" = test ]; then
+    # iproute2 serves the tests' network setup. The rest builds the real runtime interface clients for the
+    # tests: aws-lambda-ric (npm) compiles curl (autotools) and aws-lambda-cpp (cmake) and its addon via
+    # node-gyp (python3).
+    DEB_PACKAGES+=(iproute2 g++ make cmake autoconf automake libtool xz-utils unzip)
+fi
 
 die() {
     echo "install.sh: $*" >&2
@@ -32,10 +48,17 @@ quiet() {
     rm -f "$log"
 }
 
+# One dpkg-query for all of them (one per package costs ~10 ms each); unknown packages print nothing.
 missing_debian_packages() {
-    local pkg
+    local -A installed=()
+    local status pkg
+    while IFS=$'\t' read -r status pkg; do
+        if [[ $status == *" ok installed" ]]; then
+            installed[$pkg]=1
+        fi
+    done < <(dpkg-query -W -f='${Status}\t${Package}\n' "${DEB_PACKAGES[@]}" 2>/dev/null || true)
     for pkg in "${DEB_PACKAGES[@]}"; do
-        if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
+        if [ -z "${installed[$pkg]:-}" ]; then
             printf '%s ' "$pkg"
         fi
     done
@@ -80,21 +103,35 @@ venv_is_healthy() {
         >/dev/null 2>&1
 }
 
+# What an install depends on: the dependencies (pyproject.toml), the interpreter the venv runs, and the
+# checkout path (an editable install points at the tree it was made from).
+install_key() {
+    echo "$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1) $(readlink -f "$VENV/bin/python") $ROOT"
+}
+
+# One stamp per set of extras: a test install also satisfies a plain one, not the other way round.
+stamp_for() {
+    echo "$VENV/.lamina-install-stamp${1:+-$1}"
+}
+
 install_venv() {
+    local stamp
+    stamp=$(stamp_for "$EXTRAS")
+    if [ -x "$VENV/bin/python" ] && [ -x "$VENV/bin/lamina" ] && [ -f "$stamp" ] \
+        && [ "$(<"$stamp")" = "$(install_key)" ]; then
+        return 0
+    fi
     if ! venv_is_healthy; then
         local python
         python=$(find_python) || die "no Python >= 3.10 found (set LAMINA_PYTHON to one)"
         rm -rf "$VENV"
         quiet "$python" -m venv "$VENV"
     fi
-    # Keyed on the checkout path too: an editable install points at the tree it was made from.
-    local want
-    want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1) $ROOT"
-    if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/lamina" ]; then
-        return 0
-    fi
-    quiet "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "${ROOT}[test]"
-    echo "$want" >"$STAMP"
+    quiet "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "${ROOT}${EXTRAS:+[$EXTRAS]}"
+    local key
+    key=$(install_key)
+    echo "$key" >"$stamp"
+    echo "$key" >"$(stamp_for "")"
 }
 
 warn_without_node() {

@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-bash scripts/install.sh
+bash scripts/install.sh --test
 .venv/bin/python tests/support/ric_builds.py
 
 if [ "$#" -eq 0 ]; then

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from botocore.exceptions import ClientError
 
 from conftest import PY_RUNTIME, ROLE, RunningServer, client_for, start_server, zip_files
+from tests.support.client_errors import call_error
+from tests.support.polling import wait_until
 
 RETRY_BASE = 0.5
 #: Reports the attempt to the collector, then fails or answers as the event asks.
@@ -74,27 +75,14 @@ class Collector:
             return [report for report in self.reports if predicate(report)]
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool], count: int = 1, timeout: float = 20) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def enough() -> list[dict[str, Any]] | None:
             found = self.matching(predicate)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"expected {count} reports, got {len(self.matching(predicate))}")
+            return found if len(found) >= count else None
+
+        return wait_until(enough, timeout, what=f"{count} matching reports")
 
     def close(self) -> None:
         self._server.shutdown()
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 20, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")
@@ -163,13 +151,6 @@ def send_event(client, name: str, event: dict[str, Any], **kwargs: Any) -> str:
     return response["ResponseMetadata"]["RequestId"]
 
 
-def error_of(call: Callable[[], Any]) -> tuple[int, str, str]:
-    with pytest.raises(ClientError) as caught:
-        call()
-    response = caught.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
-
-
 # -- acceptance ----------------------------------------------------------------------------------------------------
 def test_event_invoke_is_acknowledged_then_runs_with_the_same_request_id(client, collector):
     name = new_function(client, collector)
@@ -189,12 +170,12 @@ def test_event_payload_limit_is_1_mb(client, collector):
     exactly = json.dumps({"pad": "x" * (1048576 - 11)})
     assert len(exactly) == 1048576
     send_event(client, name, json.loads(exactly))
-    status, code, message = error_of(
+    status, code, message = call_error(
         lambda: client.invoke(FunctionName=name, InvocationType="Event", Payload=exactly + " ")
     )
     assert (status, code) == (413, "RequestTooLargeException")
     assert message == "Request must be smaller than 1048576 bytes for the InvokeFunction operation"
-    status, code, _ = error_of(lambda: client.invoke(FunctionName=name, InvocationType="Event", Payload=b"{not json"))
+    status, code, _ = call_error(lambda: client.invoke(FunctionName=name, InvocationType="Event", Payload=b"{not json"))
     assert (status, code) == (400, "InvalidRequestContentException")
 
 
@@ -385,46 +366,46 @@ def test_event_invoke_config_lifecycle_and_errors(client, raw_client, collector)
     assert [entry["FunctionArn"] for entry in rest["FunctionEventInvokeConfigs"]] == [alias_arn]
 
     not_found = "The function doesn't exist."
-    assert error_of(lambda: client.put_function_event_invoke_config(FunctionName="doesnotexist", MaximumRetryAttempts=1)) == (
+    assert call_error(lambda: client.put_function_event_invoke_config(FunctionName="doesnotexist", MaximumRetryAttempts=1)) == (
         404, "ResourceNotFoundException", not_found
     )
-    assert error_of(lambda: client.put_function_event_invoke_config(FunctionName=name, Qualifier="nope", MaximumRetryAttempts=1)) == (
+    assert call_error(lambda: client.put_function_event_invoke_config(FunctionName=name, Qualifier="nope", MaximumRetryAttempts=1)) == (
         404, "ResourceNotFoundException", not_found
     )
-    assert error_of(lambda: client.put_function_event_invoke_config(FunctionName="doesnotexist")) == (
+    assert call_error(lambda: client.put_function_event_invoke_config(FunctionName="doesnotexist")) == (
         400, "InvalidParameterValueException", "You must specify at least one of error handling or destination setting."
     )
-    assert error_of(
+    assert call_error(
         lambda: client.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": arn}})
     ) == (400, "InvalidParameterValueException", "You can't specify the function as a destination for itself.")
-    assert error_of(
+    assert call_error(
         lambda: client.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": missing}})
     ) == (400, "InvalidParameterValueException", f"The destination ARN {missing} is invalid.")
     iam = arn.replace(":lambda:", ":iam:")
-    assert error_of(
+    assert call_error(
         lambda: client.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": iam}})
     ) == (
         400, "InvalidParameterValueException",
         f"The provided destination config DestinationConfig(onSuccess=OnSuccess(destination={iam}), onFailure=null) is invalid.",
     )
     bad_pattern = arn.replace(":lambda:", ":_-/!lambda:")
-    status, code, message = error_of(
+    status, code, message = call_error(
         lambda: client.put_function_event_invoke_config(
             FunctionName=name, DestinationConfig={"OnFailure": {"Destination": bad_pattern}}
         )
     )
     assert (status, code) == (400, "ValidationException")
     assert message.startswith(f"1 validation error detected: Value '{bad_pattern}' at 'destinationConfig.onFailure.destination'")
-    status, code, message = error_of(lambda: raw_client.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=3))
+    status, code, message = call_error(lambda: raw_client.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=3))
     assert (status, code) == (400, "ValidationException")
     assert "Member must have value less than or equal to 2" in message
-    assert error_of(
+    assert call_error(
         lambda: client.put_function_event_invoke_config(FunctionName=f"{name}:{version}", Qualifier="$LATEST", MaximumRetryAttempts=1)
     ) == (400, "InvalidParameterValueException", "The derived qualifier from the function name does not match the specified qualifier.")
-    assert error_of(lambda: client.list_function_event_invoke_configs(FunctionName="doesnotexist")) == (
+    assert call_error(lambda: client.list_function_event_invoke_configs(FunctionName="doesnotexist")) == (
         404, "ResourceNotFoundException", not_found
     )
-    assert error_of(lambda: client.update_function_event_invoke_config(FunctionName="doesnotexist", MaximumRetryAttempts=0)) == (
+    assert call_error(lambda: client.update_function_event_invoke_config(FunctionName="doesnotexist", MaximumRetryAttempts=0)) == (
         404, "ResourceNotFoundException", not_found
     )
 
@@ -432,16 +413,16 @@ def test_event_invoke_config_lifecycle_and_errors(client, raw_client, collector)
         client.delete_function_event_invoke_config(FunctionName=name, Qualifier=qualifier)
     assert client.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"] == []
     no_config = f"The function {arn}:$LATEST doesn't have an EventInvokeConfig"
-    assert error_of(lambda: client.delete_function_event_invoke_config(FunctionName=name)) == (
+    assert call_error(lambda: client.delete_function_event_invoke_config(FunctionName=name)) == (
         404, "ResourceNotFoundException", no_config
     )
-    assert error_of(lambda: client.get_function_event_invoke_config(FunctionName=name)) == (
+    assert call_error(lambda: client.get_function_event_invoke_config(FunctionName=name)) == (
         404, "ResourceNotFoundException", no_config
     )
-    assert error_of(lambda: client.update_function_event_invoke_config(FunctionName=alias_arn, MaximumRetryAttempts=0)) == (
+    assert call_error(lambda: client.update_function_event_invoke_config(FunctionName=alias_arn, MaximumRetryAttempts=0)) == (
         404, "ResourceNotFoundException", f"The function {alias_arn} doesn't have an EventInvokeConfig"
     )
-    assert error_of(lambda: client.get_function_event_invoke_config(FunctionName="doesnotexist")) == (
+    assert call_error(lambda: client.get_function_event_invoke_config(FunctionName="doesnotexist")) == (
         404, "ResourceNotFoundException", f"The function {missing}:$LATEST doesn't have an EventInvokeConfig"
     )
 

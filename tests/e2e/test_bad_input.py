@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from lamina.store.fsutil import remove_tree
 
 from conftest import PY_RUNTIME, ROLE, RunningServer, client_for, invoke_json, start_server, zip_files
+from tests.support.client_errors import error_of
 
 UNPARSEABLE = "Could not parse request body into json: "
 TOO_DEEP = "Document nesting depth exceeds the maximum allowed"
@@ -33,11 +34,6 @@ def raw(server: RunningServer, method: str, path: str, body: bytes = b"",
         return response.status, response.getheader("x-amzn-ErrorType"), json.loads(payload) if payload else {}
     finally:
         connection.close()
-
-
-def error_of(caught: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    response = caught.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import PY_RUNTIME, REGION, ROLE, RunningServer, client_for, invoke_json, start_server, zip_files
+from tests.support.client_errors import error_of
 
 NO_BUCKET = (
     "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist"
@@ -24,11 +25,6 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 def package(answer: str) -> bytes:
     return zip_files({"app.py": f"def handler(event, context):\n    return {answer!r}\n"})
-
-
-def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    response = excinfo.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 @pytest.fixture(scope="module")

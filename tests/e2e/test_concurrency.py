@@ -12,6 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from conftest import PY_RUNTIME, REGION, ROLE, client_for, start_server, zip_files
+from tests.support.client_errors import error_response
 
 #: One handler for every behaviour the tests need, chosen by the event.
 BEHAVIOUR_HANDLER = """
@@ -259,12 +260,7 @@ def test_provisioned_concurrency_api_errors(lambda_client, unvalidated_client, m
     arn = f"arn:aws:lambda:{REGION}:000000000000:function"
     errors = lambda_client.exceptions
 
-    def error_of(call: Callable[..., object], **kwargs: object) -> dict:
-        with pytest.raises(ClientError) as caught:
-            call(**kwargs)
-        return caught.value.response
-
-    missing = error_of(lambda_client.get_provisioned_concurrency_config, FunctionName=name, Qualifier=version)
+    missing = error_response(lambda_client.get_provisioned_concurrency_config, FunctionName=name, Qualifier=version)
     assert missing["Error"]["Code"] == "ProvisionedConcurrencyConfigNotFoundException"
     assert missing["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert (missing["Type"], missing["message"]) == ("User", "No Provisioned Concurrency Config found for this function")
@@ -274,15 +270,15 @@ def test_provisioned_concurrency_api_errors(lambda_client, unvalidated_client, m
             (name, "noalias", f"Cannot find alias arn: {arn}:{name}:noalias"),
             (name, "10", f"Function not found: {arn}:{name}:10"),
         ]:
-            response = error_of(call, FunctionName=function, Qualifier=qualifier)
+            response = error_response(call, FunctionName=function, Qualifier=qualifier)
             assert (response["Error"]["Code"], response["Message"]) == ("ResourceNotFoundException", message)
-        latest = error_of(call, FunctionName=name, Qualifier="$LATEST")
+        latest = error_response(call, FunctionName=name, Qualifier="$LATEST")
         assert latest["Error"]["Code"] == "InvalidParameterValueException"
         assert latest["message"] == "The function resource provided must be an alias or a published version."
     put = lambda_client.put_provisioned_concurrency_config
-    latest = error_of(put, FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1)
+    latest = error_response(put, FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1)
     assert latest["message"] == "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
-    zero = error_of(
+    zero = error_response(
         unvalidated_client.put_provisioned_concurrency_config,
         FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=0,
     )
@@ -299,11 +295,11 @@ def test_provisioned_concurrency_api_errors(lambda_client, unvalidated_client, m
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
 
     unreserved = lambda_client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
-    over = error_of(put, FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=unreserved + 1)
+    over = error_response(put, FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=unreserved + 1)
     assert over["message"] == (
         f"Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [{unreserved}]."
     )
-    below = error_of(put, FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=unreserved - 99)
+    below = error_response(put, FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=unreserved - 99)
     assert below["message"] == (
         "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its "
         "minimum value of [100]."

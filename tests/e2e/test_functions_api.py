@@ -16,13 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import PY_RUNTIME, REGION, ROLE, zip_files
+from tests.support.client_errors import error_of
 
 HELLO = {"app.py": "def handler(event, context):\n    return {'hello': event.get('name')}\n"}
-
-
-def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    response = excinfo.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 def test_create_get_update_delete_lifecycle(lambda_client, make_function):

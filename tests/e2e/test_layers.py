@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 import zipfile
@@ -21,6 +20,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import PY_RUNTIME, REGION, invoke_json, zip_files
+from tests.support.client_errors import error_of
+from tests.support.polling import wait_until
 
 ACCOUNT = "000000000000"
 LAYER_ARN_PATTERN = (
@@ -30,11 +31,6 @@ LAYER_ARN_PATTERN = (
 NOT_FOUND = (404, "ResourceNotFoundException", "The resource you requested does not exist.")
 BAD_VERSION = (400, "InvalidParameterValueException", "Layer Version Cannot be less than 1")
 LIB = zip_files({"python/lib_mod.py": "VALUE = 'from layer'\n"})
-
-
-def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    response = excinfo.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 def layer_name() -> str:
@@ -467,10 +463,8 @@ def test_functions_share_one_read_only_view_of_the_same_layers(lambda_client, ma
     assert len(added) == 1  # both functions' warm environments use the same overlay
     for function in functions:
         lambda_client.delete_function(FunctionName=function)
-    deadline = time.monotonic() + 10
-    while set(opt_mounts(lamina.data_dir)) & added and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not set(opt_mounts(lamina.data_dir)) & added  # unmounted with the last environment
+    # Unmounted with the last environment.
+    wait_until(lambda: not set(opt_mounts(lamina.data_dir)) & added, timeout=10, what="the overlay unmounted")
 
 
 def test_code_and_layers_share_the_unzipped_limit(lambda_client, make_function):

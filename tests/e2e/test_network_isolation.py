@@ -3,12 +3,12 @@ the host's services, other environments or another Lamina on the same host. Each
 from inside a real function against a real `lamina serve`."""
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import pytest
 
 from conftest import PY_RUNTIME, ROLE, client_for, invoke_json, start_server, zip_files
 from tests.support.netns import outside_host
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -173,8 +174,7 @@ def test_allow_host_port_opens_exactly_the_named_service(tmp_path):
     stop = threading.Event()
     thread = threading.Thread(target=_serve_tcp, args=(ports, stop), daemon=True)
     thread.start()
-    while not ports:
-        time.sleep(0.01)
+    wait_until(lambda: ports, timeout=10, interval=0.01, what="the TCP server listening")
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     unlisted_port = closed.getsockname()[1]
@@ -209,10 +209,10 @@ def test_bad_allow_host_port_is_refused(tmp_path):
         assert result.returncode == 2 and "--allow-host-port" in result.stderr, (value, result.stderr)
 
 
-def _cgroup_dirs() -> set[Path]:
-    """Every environment cgroup (under any lamina-* parent) on the host."""
-    return {child for parent in Path("/sys/fs/cgroup/memory").glob("lamina-*") for child in parent.iterdir()
-            if child.is_dir()}
+def _cgroup_dirs(data_dir: Path) -> set[Path]:
+    """The environment cgroups of the server on `data_dir` (its parent group is named after the directory)."""
+    parent = Path("/sys/fs/cgroup/memory") / ("lamina-" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12])
+    return {child for child in parent.iterdir() if child.is_dir()} if parent.is_dir() else set()
 
 
 def test_two_servers_on_one_host_stay_apart(tmp_path):
@@ -246,7 +246,7 @@ def test_a_second_server_on_a_data_dir_in_use_touches_nothing(tmp_path):
         client = client_for(first.endpoint)
         name = _create(client)
         warm_uid = invoke_json(client, name)["uid"]
-        groups_before = _cgroup_dirs()
+        groups_before = _cgroup_dirs(first.data_dir)
         assert groups_before
         result = subprocess.run(
             [sys.executable, "-m", "lamina.cli", "serve", "--port", "0", "--data-dir", str(tmp_path / "data")],
@@ -254,7 +254,7 @@ def test_a_second_server_on_a_data_dir_in_use_touches_nothing(tmp_path):
         assert result.returncode == 1
         assert "in use by another lamina serve" in result.stderr and str(first.process.pid) in result.stderr
         assert "Traceback" not in result.stderr
-        assert _cgroup_dirs() >= groups_before
+        assert _cgroup_dirs(first.data_dir) >= groups_before
         # The live server's warm environment survived: the same environment (same uid) answers.
         assert invoke_json(client, name)["uid"] == warm_uid
         assert client.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name

@@ -15,17 +15,11 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 from conftest import PY_RUNTIME, ROLE, client_for, start_server, zip_files
+from tests.support.client_errors import call_error
 
 ACCOUNT = "000000000000"
 FN_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
 S3_BUCKET_ARN = "arn:aws:s3:::test-bucket"
-
-
-def error_of(call, **kwargs) -> tuple[int, str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 def add(client, name: str, sid: str, principal: str = "s3.amazonaws.com", **extra):
@@ -93,21 +87,21 @@ def test_permission_errors_are_aws_exact(lambda_client, unvalidated_client, make
         "Principal": "s3.amazonaws.com",
         "SourceArn": S3_BUCKET_ARN,
     }
-    assert error_of(unvalidated_client.add_permission, FunctionName=name, **{**s3, "StatementId": "example.com"}) == (
+    assert call_error(unvalidated_client.add_permission, FunctionName=name, **{**s3, "StatementId": "example.com"}) == (
         400,
         "ValidationException",
         "1 validation error detected: Value 'example.com' at 'statementId' failed to satisfy constraint: "
         "Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)",
     )
-    assert error_of(lambda_client.add_permission, FunctionName=f"{name}:alias-not-42", Qualifier="42", **s3) == (
+    assert call_error(lambda_client.add_permission, FunctionName=f"{name}:alias-not-42", Qualifier="42", **s3) == (
         400,
         "InvalidParameterValueException",
         "The derived qualifier from the function name does not match the specified qualifier.",
     )
-    assert error_of(lambda_client.add_permission, FunctionName=f"{name}:$LATEST", Qualifier="$LATEST", **s3) == (
+    assert call_error(lambda_client.add_permission, FunctionName=f"{name}:$LATEST", Qualifier="$LATEST", **s3) == (
         400, "InvalidParameterValueException", "We currently do not support adding policies for $LATEST."
     )
-    assert error_of(
+    assert call_error(
         lambda_client.add_permission,
         FunctionName=name,
         Action="lambda:InvokeFunction",
@@ -120,48 +114,48 @@ def test_permission_errors_are_aws_exact(lambda_client, unvalidated_client, make
         "The provided principal was invalid. Please check the principal and try again.",
     )
     no_resource = (404, "ResourceNotFoundException", "The resource you requested does not exist.")
-    assert error_of(lambda_client.get_policy, FunctionName="doesnotexist") == no_resource
-    assert error_of(lambda_client.get_policy, FunctionName=name, Qualifier="77") == no_resource
-    assert error_of(lambda_client.get_policy, FunctionName=name) == no_resource
-    assert error_of(lambda_client.add_permission, FunctionName="doesnotexist", **s3) == (
+    assert call_error(lambda_client.get_policy, FunctionName="doesnotexist") == no_resource
+    assert call_error(lambda_client.get_policy, FunctionName=name, Qualifier="77") == no_resource
+    assert call_error(lambda_client.get_policy, FunctionName=name) == no_resource
+    assert call_error(lambda_client.add_permission, FunctionName="doesnotexist", **s3) == (
         404, "ResourceNotFoundException", f"Function not found: {FN_ARN_PREFIX}doesnotexist"
     )
-    assert error_of(lambda_client.remove_permission, FunctionName=name, StatementId="s3") == (
+    assert call_error(lambda_client.remove_permission, FunctionName=name, StatementId="s3") == (
         404, "ResourceNotFoundException", "No policy is associated with the given resource."
     )
-    assert error_of(lambda_client.add_permission, FunctionName=f"{name}:alias-doesnotexist", **s3) == (
+    assert call_error(lambda_client.add_permission, FunctionName=f"{name}:alias-doesnotexist", **s3) == (
         404, "ResourceNotFoundException", f"Cannot find alias arn: {FN_ARN_PREFIX}{name}:alias-doesnotexist"
     )
-    assert error_of(lambda_client.add_permission, FunctionName=name, Qualifier="42", **s3) == (
+    assert call_error(lambda_client.add_permission, FunctionName=name, Qualifier="42", **s3) == (
         404, "ResourceNotFoundException", f"Function not found: {FN_ARN_PREFIX}{name}:42"
     )
     bad_qualifier = "invalid-qualifier-with-?-char"
-    assert error_of(unvalidated_client.add_permission, FunctionName=name, Qualifier=bad_qualifier, **s3) == (
+    assert call_error(unvalidated_client.add_permission, FunctionName=name, Qualifier=bad_qualifier, **s3) == (
         400,
         "ValidationException",
         "1 validation error detected: Value 'invalid-qualifier-with-?-char' at 'qualifier' failed to satisfy "
         "constraint: Member must satisfy regular expression pattern: \\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+",
     )
     dollar = "valid-with-$-but-doesnotexist"
-    assert error_of(lambda_client.add_permission, FunctionName=name, Qualifier=dollar, **s3) == (
+    assert call_error(lambda_client.add_permission, FunctionName=name, Qualifier=dollar, **s3) == (
         404, "ResourceNotFoundException", f"Function not found: {FN_ARN_PREFIX}{name}:valid-with-$-but-doesnotexist"
     )
     lambda_client.add_permission(FunctionName=name, **s3)
-    assert error_of(lambda_client.add_permission, FunctionName=name, **s3) == (
+    assert call_error(lambda_client.add_permission, FunctionName=name, **s3) == (
         409,
         "ResourceConflictException",
         "The statement id (s3) provided already exists. Please provide a new statement id, or remove the existing "
         "statement.",
     )
-    assert error_of(lambda_client.remove_permission, FunctionName="doesnotexist", StatementId="s3") == (
+    assert call_error(lambda_client.remove_permission, FunctionName="doesnotexist", StatementId="s3") == (
         404, "ResourceNotFoundException", f"No policy found for: {FN_ARN_PREFIX}doesnotexist"
     )
-    assert error_of(
+    assert call_error(
         lambda_client.remove_permission, FunctionName=name, StatementId="s3", Qualifier="alias-doesnotexist"
     ) == (
         404, "ResourceNotFoundException", f"Cannot find alias arn: {FN_ARN_PREFIX}{name}:alias-doesnotexist"
     )
-    assert error_of(lambda_client.remove_permission, FunctionName=name, StatementId="non-existent") == (
+    assert call_error(lambda_client.remove_permission, FunctionName=name, StatementId="non-existent") == (
         404, "ResourceNotFoundException", "Statement non-existent is not found in resource policy."
     )
     with pytest.raises(ClientError) as caught:
@@ -174,7 +168,7 @@ def test_policy_revisions_follow_aws(lambda_client, make_function):
     checked against the policy's (the function's while there is none). Recorded: test_function_revisions_permissions."""
     name = make_function()
     before = lambda_client.get_function(FunctionName=name)["Configuration"]["RevisionId"]
-    assert error_of(add, client=lambda_client, name=name, sid="s3", RevisionId="wrong") == (
+    assert call_error(add, client=lambda_client, name=name, sid="s3", RevisionId="wrong") == (
         412,
         "PreconditionFailedException",
         "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to retrieve the "
@@ -187,7 +181,7 @@ def test_policy_revisions_follow_aws(lambda_client, make_function):
     add(lambda_client, name, "s3_2", RevisionId=policy_revision)
 
     current = lambda_client.get_policy(FunctionName=name)["RevisionId"]
-    assert error_of(lambda_client.remove_permission, FunctionName=name, StatementId="s3", RevisionId="wrong") == (
+    assert call_error(lambda_client.remove_permission, FunctionName=name, StatementId="s3", RevisionId="wrong") == (
         412,
         "PreconditionFailedException",
         "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to "
@@ -199,7 +193,7 @@ def test_policy_revisions_follow_aws(lambda_client, make_function):
     remaining = json.loads(lambda_client.get_policy(FunctionName=name)["Policy"])["Statement"]
     assert [statement["Sid"] for statement in remaining] == ["s3_2"]
     lambda_client.remove_permission(FunctionName=name, StatementId="s3_2")
-    assert error_of(lambda_client.get_policy, FunctionName=name)[2] == "The resource you requested does not exist."
+    assert call_error(lambda_client.get_policy, FunctionName=name)[2] == "The resource you requested does not exist."
 
 
 def test_versions_and_aliases_have_their_own_policies(lambda_client, make_function):
@@ -214,7 +208,7 @@ def test_versions_and_aliases_have_their_own_policies(lambda_client, make_functi
     assert lambda_client.get_function(FunctionName=name)["Configuration"]["RevisionId"] != unqualified["RevisionId"]
     again = lambda_client.get_policy(FunctionName=name)
     assert (again["Policy"], again["RevisionId"]) == (unqualified["Policy"], unqualified["RevisionId"])
-    assert error_of(lambda_client.get_policy, FunctionName=name, Qualifier=version)[2] == (
+    assert call_error(lambda_client.get_policy, FunctionName=name, Qualifier=version)[2] == (
         "The resource you requested does not exist."
     )
     version_revision = lambda_client.get_function(FunctionName=name, Qualifier=version)["Configuration"]["RevisionId"]
@@ -225,7 +219,7 @@ def test_versions_and_aliases_have_their_own_policies(lambda_client, make_functi
     assert on_version["RevisionId"] == after != version_revision
 
     alias = lambda_client.create_alias(FunctionName=name, Name="permission-alias", FunctionVersion=version)
-    assert error_of(
+    assert call_error(
         add, client=lambda_client, name=name, sid="s3", Qualifier="permission-alias", RevisionId="wrong"
     ) == (
         412,
@@ -247,11 +241,11 @@ def test_versions_and_aliases_have_their_own_policies(lambda_client, make_functi
     # A deleted alias or version takes its policy with it.
     lambda_client.delete_alias(FunctionName=name, Name="permission-alias")
     lambda_client.create_alias(FunctionName=name, Name="permission-alias", FunctionVersion=version)
-    assert error_of(lambda_client.get_policy, FunctionName=name, Qualifier="permission-alias")[0] == 404
+    assert call_error(lambda_client.get_policy, FunctionName=name, Qualifier="permission-alias")[0] == 404
     lambda_client.delete_alias(FunctionName=name, Name="permission-alias")
     lambda_client.delete_function(FunctionName=name, Qualifier=version)
-    assert error_of(lambda_client.get_policy, FunctionName=name, Qualifier=version)[0] == 404
-    assert error_of(lambda_client.remove_permission, FunctionName=name, StatementId="s3", Qualifier=version) == (
+    assert call_error(lambda_client.get_policy, FunctionName=name, Qualifier=version)[0] == 404
+    assert call_error(lambda_client.remove_permission, FunctionName=name, StatementId="s3", Qualifier=version) == (
         404, "ResourceNotFoundException", f"Function not found: {arn}:{version}"
     )
 
@@ -299,7 +293,7 @@ def test_tag_lifecycle_and_revisions(lambda_client, make_function):
     assert "Tags" not in lambda_client.get_function(FunctionName=name)  # recorded: absent, not empty
 
     lambda_client.delete_function(FunctionName=name)
-    assert error_of(lambda_client.list_tags, Resource=arn) == (
+    assert call_error(lambda_client.list_tags, Resource=arn) == (
         404, "ResourceNotFoundException", f"Function not found: {arn}"
     )
 
@@ -307,13 +301,13 @@ def test_tag_lifecycle_and_revisions(lambda_client, make_function):
 def test_tag_errors_and_limits(lambda_client, unvalidated_client, make_function):
     name = make_function()
     arn = FN_ARN_PREFIX + name
-    pattern_error = error_of(unvalidated_client.tag_resource, Resource="arn:aws:something", Tags={"k": "v"})
+    pattern_error = call_error(unvalidated_client.tag_resource, Resource="arn:aws:something", Tags={"k": "v"})
     assert pattern_error[:2] == (400, "ValidationException")
     assert pattern_error[2].startswith(
         "1 validation error detected: Value 'arn:aws:something' at 'resource' failed to satisfy constraint: Member "
         "must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:"
     )
-    assert error_of(lambda_client.tag_resource, Resource=FN_ARN_PREFIX + "doesnotexist", Tags={"k": "v"}) == (
+    assert call_error(lambda_client.tag_resource, Resource=FN_ARN_PREFIX + "doesnotexist", Tags={"k": "v"}) == (
         404, "ResourceNotFoundException", f"Function not found: {FN_ARN_PREFIX}doesnotexist"
     )
     qualified = (
@@ -321,32 +315,32 @@ def test_tag_errors_and_limits(lambda_client, unvalidated_client, make_function)
         "InvalidParameterValueException",
         "Tags on function aliases and versions are not supported. Please specify a function ARN.",
     )
-    assert error_of(lambda_client.tag_resource, Resource=f"{arn}:v1", Tags={"k": "v"}) == qualified
-    assert error_of(lambda_client.tag_resource, Resource=f"{arn}:$LATEST", Tags={"k": "v"}) == qualified
-    assert error_of(lambda_client.untag_resource, Resource=arn, TagKeys=[]) == (
+    assert call_error(lambda_client.tag_resource, Resource=f"{arn}:v1", Tags={"k": "v"}) == qualified
+    assert call_error(lambda_client.tag_resource, Resource=f"{arn}:$LATEST", Tags={"k": "v"}) == qualified
+    assert call_error(lambda_client.untag_resource, Resource=arn, TagKeys=[]) == (
         400,
         "ValidationException",
         "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null",
     )
-    assert error_of(lambda_client.tag_resource, Resource=arn, Tags={}) == (
+    assert call_error(lambda_client.tag_resource, Resource=arn, Tags={}) == (
         400, "InvalidParameterValueException", "An error occurred and the request cannot be processed."
     )
     esm = f"arn:aws:lambda:us-east-1:{ACCOUNT}:event-source-mapping:{uuid.uuid4()}"
-    assert error_of(lambda_client.list_tags, Resource=esm) == (
+    assert call_error(lambda_client.list_tags, Resource=esm) == (
         404, "ResourceNotFoundException", f"Event source mapping not found: {esm}"
     )
 
     too_many = (400, "InvalidParameterValueException", "Number of tags exceeds resource tag limit.")
     fifty_one = {f"{k}_key": f"{k}_value" for k in range(51)}
-    assert error_of(lambda_client.tag_resource, Resource=arn, Tags=fifty_one) == too_many
+    assert call_error(lambda_client.tag_resource, Resource=arn, Tags=fifty_one) == too_many
     lambda_client.tag_resource(Resource=arn, Tags={f"{k}_key": f"{k}_value" for k in range(50)})
     assert len(lambda_client.get_function(FunctionName=name)["Tags"]) == 50
-    assert error_of(lambda_client.tag_resource, Resource=arn, Tags={"a_key": "a_value"}) == too_many
+    assert call_error(lambda_client.tag_resource, Resource=arn, Tags={"a_key": "a_value"}) == too_many
     lambda_client.tag_resource(Resource=arn, Tags={"0_key": "overwritten"})  # still 50: fine
     for invalid in ({"aws:reserved": "v"}, {"k" * 129: "v"}, {"k": "v" * 257}):  # AWS's messages are not recorded
-        assert error_of(lambda_client.tag_resource, Resource=arn, Tags=invalid)[1] == "InvalidParameterValueException"
+        assert call_error(lambda_client.tag_resource, Resource=arn, Tags=invalid)[1] == "InvalidParameterValueException"
 
-    created = error_of(
+    created = call_error(
         lambda_client.create_function,
         FunctionName=f"fn-{uuid.uuid4().hex[:12]}",
         Runtime=PY_RUNTIME,
@@ -366,7 +360,7 @@ def test_deleting_a_function_deletes_its_tags_and_policy(lambda_client, make_fun
     lambda_client.create_function(FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE, Handler="app.handler", Code=code)
     try:
         assert lambda_client.list_tags(Resource=FN_ARN_PREFIX + name)["Tags"] == {}
-        assert error_of(lambda_client.get_policy, FunctionName=name)[0] == 404
+        assert call_error(lambda_client.get_policy, FunctionName=name)[0] == 404
     finally:
         lambda_client.delete_function(FunctionName=name)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PY_RUNTIME, ROLE, RunningServer, client_for, invoke_json, start_server, zip_files
+from tests.support.polling import wait_until
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 FREEZE_HOLD = "freeze-hold"
@@ -113,9 +114,7 @@ def test_killing_a_fork_bomb_never_stalls_the_api(server: RunningServer) -> None
         answered = time.monotonic()
         payload = json.loads(response["Payload"].read())
         # The environment is killed at its timeout; its teardown runs while the API keeps answering.
-        deadline = time.monotonic() + 10
-        while _environment_groups(server) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: not _environment_groups(server), timeout=10, interval=0.02, what="the cgroups removed")
         gone = time.monotonic()
         time.sleep(0.3)
     finally:
@@ -141,16 +140,15 @@ def test_idle_environment_is_frozen_and_continues_after_thaw(server: RunningServ
     client = client_for(server.endpoint)
     name = _create(client, BACKGROUND_TICKER)
     first = invoke_json(client, name)
-    time.sleep(0.5)
     groups = [group for group in _environment_groups(server) if group.parent.parent.name == "freezer"]
     assert len(groups) == 1
-    assert (groups[0] / "freezer.state").read_text().strip() == "FROZEN"
-    time.sleep(0.5)
+    wait_until(lambda: (groups[0] / "freezer.state").read_text().strip() == "FROZEN", timeout=5, what="the freeze")
+    time.sleep(1)  # idle while frozen: the ticker must not run
     response = client.invoke(FunctionName=name, LogType="Tail")
     second = json.loads(response["Payload"].read())
     log = base64.b64decode(response["LogResult"]).decode()
 
-    # Idle for 1 s at 100 ticks a second: only the ticks before the freeze (a few ms) happened in between.
+    # Idle for over 1 s at 100 ticks a second: only the ticks before the freeze (a few ms) happened in between.
     assert second["size_start"] - first["size_end"] <= 3, (first, second)
     assert second["start"] - first["end"] <= 3, (first, second)
     # Thawed, the thread goes on where it was.

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from urllib3.exceptions import HTTPError
 
 from conftest import PY_RUNTIME, ROLE, client_for, invoke_json, start_server, zip_files
+from tests.support.polling import wait_until
 
 
 def _children(pid: int) -> set[int]:
@@ -63,10 +64,7 @@ def test_sigterm_stops_environments_and_leaves_no_orphans(tmp_path):
     sandboxes = _children(server.process.pid)
     assert len(sandboxes) >= 3
     assert server.stop(signal.SIGTERM) == 0
-    deadline = time.monotonic() + 5
-    while any(_alive(pid) for pid in sandboxes) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [pid for pid in sandboxes if _alive(pid)]
+    wait_until(lambda: not [pid for pid in sandboxes if _alive(pid)], timeout=5, what="every sandbox gone")
     assert not list((tmp_path / "data" / "sandboxes").iterdir())
 
 
@@ -97,7 +95,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
 
     thread = threading.Thread(target=writer)
     thread.start()
-    time.sleep(2.0)
+    wait_until(lambda: len(acknowledged) >= 10, timeout=30, what="acknowledged writes before the kill")
     server.process.send_signal(signal.SIGKILL)
     server.process.wait()
     stop.set()
@@ -133,8 +131,7 @@ def test_idle_environments_are_evicted_after_keep_alive(tmp_path):
         warm = client.invoke(FunctionName=name, LogType="Tail")
         assert "Init Duration" not in base64.b64decode(warm["LogResult"]).decode()
         environments = _children(server.process.pid)
-        time.sleep(3.5)
-        assert not [pid for pid in environments if _alive(pid)]
+        wait_until(lambda: not [pid for pid in environments if _alive(pid)], timeout=15, what="eviction")
         cold_again = client.invoke(FunctionName=name, LogType="Tail")
         assert "Init Duration" in base64.b64decode(cold_again["LogResult"]).decode()
     finally:
@@ -150,13 +147,17 @@ def test_lamina_logs_prints_a_functions_log(tmp_path):
         _create(client, name, source="def handler(e, c):\n    print('line from', e['who'])\n")
         response = client.invoke(FunctionName=name, Payload=b'{"who": "the test"}')
         request_id = response["ResponseMetadata"]["RequestId"]
-        time.sleep(0.5)
-        printed = subprocess.run(
-            [sys.executable, "-m", "lamina.cli", "logs", name, "--data-dir", str(data_dir)],
-            capture_output=True, text=True, timeout=30,
-        )
-        assert printed.returncode == 0, printed.stderr
-        lines = printed.stdout.splitlines()
+
+        def printed_log() -> str:
+            """What `lamina logs` prints, once it has the whole invocation (the log is written after the answer)."""
+            printed = subprocess.run(
+                [sys.executable, "-m", "lamina.cli", "logs", name, "--data-dir", str(data_dir)],
+                capture_output=True, text=True, timeout=30,
+            )
+            assert printed.returncode == 0, printed.stderr
+            return printed.stdout if f"REPORT RequestId: {request_id}" in printed.stdout else ""
+
+        lines = wait_until(printed_log, timeout=20, what="the invocation's log").splitlines()
         assert any(line.endswith(f"START RequestId: {request_id} Version: $LATEST") for line in lines)
         assert any(line.endswith("line from the test") for line in lines)
         assert any(f"REPORT RequestId: {request_id}\tDuration:" in line for line in lines)

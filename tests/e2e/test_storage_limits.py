@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -17,7 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import PY_RUNTIME, ROLE, client_for, invoke_json, start_server, zip_files
-from test_bad_input import error_of, raw
+from test_bad_input import raw
+from tests.support.client_errors import error_of
+from tests.support.polling import wait_until
 
 ECHO = {"app.py": "def handler(event, context):\n    return event\n"}
 FAILING = {"app.py": "def handler(event, context):\n    raise RuntimeError('retry me later')\n"}
@@ -115,13 +116,6 @@ def queue_depth(server) -> tuple[int, int]:
     return (entries[0]["Depth"], entries[0]["Retrying"]) if entries else (0, 0)
 
 
-def wait_for(condition, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 def storage_exhausted(caught: pytest.ExceptionInfo[ClientError]) -> None:
     status, code, message = error_of(caught)
     assert (status, code) == (500, "ServiceException")
@@ -141,7 +135,7 @@ def test_a_full_disk_refuses_writes_plainly_deletes_still_work_and_recovery_need
         client.publish_layer_version(LayerName="doomed", Content={"ZipFile": zip_files({"python/doomed.py": "X = 1\n"})})
         for number in range(3):
             client.invoke(FunctionName="failing", InvocationType="Event", Payload=json.dumps({"n": number}))
-        wait_for(lambda: queue_depth(server) == (3, 3))
+        wait_until(lambda: queue_depth(server) == (3, 3), timeout=30)
 
         filler = fill(small_disk)
         with pytest.raises(ClientError) as caught:
@@ -176,10 +170,10 @@ def test_a_full_disk_refuses_writes_plainly_deletes_still_work_and_recovery_need
         client.tag_resource(Resource=kept_arn, Tags={"after": "full"})
         assert client.publish_version(FunctionName="kept")["Version"] == "1"
         client.invoke(FunctionName="failing", InvocationType="Event", Payload=b'{"n": 3}')
-        wait_for(lambda: queue_depth(server) == (4, 4))
+        wait_until(lambda: queue_depth(server) == (4, 4), timeout=30)
         assert invoke_json(client, "new") == "new"
         assert invoke_json(client, "kept", {"echo": 1}) == {"echo": 1}
-        wait_for(lambda: (data_dir / "storage-reserve").exists(), timeout=15)  # taken again for the next time
+        wait_until(lambda: (data_dir / "storage-reserve").exists(), timeout=15)  # taken again for the next time
     finally:
         server.stop()
     log = server.stderr_path.read_text()

@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import PY_RUNTIME, REGION, ROLE, client_for, start_server, zip_files
+from tests.support.client_errors import error_of
 
 ACCOUNT = "000000000000"
 # Reports what the environment knows: its version, the ARN as called, and an id fixed when the environment started.
@@ -40,11 +41,6 @@ REVISION_MISMATCH = (
 def arn(name: str, qualifier: str | None = None) -> str:
     base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
     return f"{base}:{qualifier}" if qualifier else base
-
-
-def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    response = excinfo.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 def invoke(client, name: str, qualifier: str | None = None) -> tuple[str, dict]:

@@ -35,6 +35,7 @@ from lamina.sandbox import (
 from lamina.sandbox.cgroups import FREEZE_HOLD, MIB, V2CgroupDriver, open_cgroup_driver
 from lamina.sandbox.mounts import mounts_under
 from lamina.sandbox.teardown import TeardownThread
+from tests.support.polling import wait_until
 
 UID = 48_151
 real_host = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("bwrap") is None,
@@ -230,16 +231,16 @@ def test_cgroup_limits_are_set_and_cpu_quota_waits_for_init(
         assert cgroup_file(process, "pids.max") == "1024"
         assert cgroup_file(process, "cpu.shares") == "74"
         assert cgroup_file(process, "cpu.cfs_quota_us") == "-1"  # init bursts, as on AWS
-        deadline = time.monotonic() + 2  # the launcher joins the cgroup itself, just before it execs bwrap
-        while process.pid not in process.cgroup.pids() and time.monotonic() < deadline:
-            time.sleep(0.001)
-        assert process.pid in process.cgroup.pids()
+        # The launcher joins the cgroup itself, just before it execs bwrap.
+        wait_until(lambda: process.pid in process.cgroup.pids(), timeout=2, interval=0.001)
         process.apply_cpu_limit()
         assert cgroup_file(process, "cpu.cfs_period_us") == "20000"
         assert cgroup_file(process, "cpu.cfs_quota_us") == "1447"
-        time.sleep(0.3)
-        throttled = dict(line.split() for line in cgroup_file(process, "cpu.stat").splitlines())
-        assert int(throttled["nr_throttled"]) > 0
+
+        def throttled() -> int:
+            return int(dict(line.split() for line in cgroup_file(process, "cpu.stat").splitlines())["nr_throttled"])
+
+        wait_until(lambda: throttled() > 0, timeout=5, what="CPU throttling")
 
 
 @real_host
@@ -475,9 +476,7 @@ def test_frozen_sandbox_stops_where_it_is_and_continues_after_thaw(
     with sandbox(caps, scratch_root, sh(code_dir, script)) as process:
         seen = communicate(process, until="\n5\n")
         process.freeze()
-        deadline = time.monotonic() + 2
-        while not process.cgroup.is_frozen() and time.monotonic() < deadline:
-            time.sleep(0.001)
+        wait_until(process.cgroup.is_frozen, timeout=2, interval=0.001)
         assert cgroup_file(process, "freezer.state") == "FROZEN"
         time.sleep(0.05)
         seen += _drain(process)
@@ -500,10 +499,8 @@ def test_fork_bomb_is_torn_down_on_the_teardown_thread(
         caps: HostCapabilities, scratch_root: Path, code_dir: Path) -> None:
     process = SandboxProcess.spawn(sh(code_dir, "bomb() { bomb & bomb & wait; }; bomb"), caps, scratch_root)
     assert process.cgroup is not None
-    deadline = time.monotonic() + 5
-    while int(cgroup_file(process, "pids.current")) < 1000 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert int(cgroup_file(process, "pids.current")) >= 1000  # pids.max (1024) is what stops it
+    # pids.max (1024) is what stops it.
+    wait_until(lambda: int(cgroup_file(process, "pids.current")) >= 1000, timeout=5, interval=0.01)
     process.apply_cpu_limit()  # 128 MB's quota: throttled, 1,000 dying processes would take seconds to exit
     group_dirs = process.cgroup.dirs
     teardowns, running, done = TeardownThread(), threading.Event(), threading.Event()

@@ -187,6 +187,11 @@ class FakeRuntimeApi:
     def init_error(self, timeout: float = 10.0) -> Recorded:
         return self._wait(lambda: self._init_errors[0] if self._init_errors else None, timeout, "no init error")
 
+    def next_requests(self) -> list[Recorded]:
+        """The runtime's `GET .../invocation/next` calls so far."""
+        with self._changed:
+            return [request for request in self.requests if request.path.endswith("/invocation/next")]
+
     def _wait(self, probe: Any, timeout: float, message: str) -> Recorded:
         deadline = time.monotonic() + timeout
         with self._changed:
