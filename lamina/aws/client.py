@@ -11,8 +11,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 TIMEOUT_SECONDS = 10.0
@@ -54,6 +52,10 @@ class AwsClient:
         self._lock = threading.Lock()
 
     def _client(self, service: str, region: str) -> Any:
+        # boto3 and botocore's client machinery take ~0.2 s to import: only on the first send, not at start-up.
+        import boto3
+        from botocore.config import Config
+
         with self._lock:
             client = self._clients.get((service, region))
             if client is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import botocore.session
+from botocore.model import ServiceModel
 
 from lamina.control.runtimes_catalog import (
     KNOWN_RUNTIMES,
@@ -25,6 +25,7 @@ from lamina.control.runtimes_catalog import (
 )
 from lamina.errors import InvalidParameterValueException
 from lamina.validation.constraints import ModelValidator, Override, raise_if_any, require_object
+from lamina.validation.service_models import service_model
 
 __all__ = [
     "LAMBDA",
@@ -84,7 +85,7 @@ LAMBDA_MEMBER_ORDER: dict[str, tuple[str, ...]] = {
 }
 #: Lambda's model, compiled once (at start-up: the server imports this module before it listens).
 LAMBDA = ModelValidator(
-    botocore.session.get_session().get_service_model("lambda"), LAMBDA_OVERRIDES, LAMBDA_MEMBER_ORDER
+    ServiceModel(service_model("lambda"), service_name="lambda"), LAMBDA_OVERRIDES, LAMBDA_MEMBER_ORDER
 )
 
 MAX_MEMORY_MB = 10240

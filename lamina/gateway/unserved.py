@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from lamina.gateway.context import RequestContext
-from lamina.gateway.models import service_model
+from lamina.validation.service_models import service_model
 from lamina.gateway.protocols import AwsError, cbor_error, json_error, query_error
 from lamina.http.server import BodyTooLarge, HttpError, Request, Response
 

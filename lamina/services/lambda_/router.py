@@ -6,7 +6,7 @@ import re
 from typing import Any, Awaitable, Callable, NamedTuple, Union
 from urllib.parse import parse_qs
 
-from lamina.gateway.models import service_model
+from lamina.validation.service_models import service_model
 from lamina.http.server import Response
 from lamina.services.lambda_.wire import Call
 
