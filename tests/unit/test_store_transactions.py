@@ -1,27 +1,17 @@
 """One shared connection per database file and its transaction(): a failure rolls back every store's writes."""
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import pytest
 
 from lamina.control.versions import VersionService
-from lamina.model.function import FunctionConfig
 from lamina.store.attachments import SqliteAttachmentStore
 from lamina.store.base import StoreConflict
 from lamina.store.database import Database
 from lamina.store.functions import SqliteFunctionStore
 from lamina.store.versions import PublishMark, SqliteVersionStore
-
-
-def latest(**changes: object) -> FunctionConfig:
-    config = FunctionConfig(
-        region="us-east-1", account="000000000000", name="f", role="arn:aws:iam::000000000000:role/r",
-        runtime="python3.12", handler="app.handler", code_sha256_hex="ab" * 32, code_sha256_b64="q83vEjRWeJA=",
-        code_size=10, revision_id="r0", last_modified="2024-01-01T00:00:00.000+0000",
-    )
-    return dataclasses.replace(config, **changes)
+from tests.support.records import latest
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from lamina.control.version_validation import check_alias_request, check_publish
 from lamina.control.versions import VersionService, content_fingerprint
 from lamina.errors import InvalidParameterValueException, InvalidRequestContentException, ValidationException
 from lamina.store.versions import PublishMark
+from tests.support.records import latest
 
 
 class MemoryFunctions:
@@ -46,15 +47,6 @@ class MemoryMarks:
 
     def forget(self, region: str, name: str) -> None:
         self.stored.pop((region, name), None)
-
-
-def latest(**changes: object) -> FunctionConfig:
-    config = FunctionConfig(
-        region="us-east-1", account="000000000000", name="f", role="arn:aws:iam::000000000000:role/r",
-        runtime="python3.12", handler="app.handler", code_sha256_hex="ab" * 32, code_sha256_b64="q83vEjRWeJA=",
-        code_size=10, revision_id="r0", last_modified="2024-01-01T00:00:00.000+0000",
-    )
-    return dataclasses.replace(config, **changes)
 
 
 @pytest.fixture
