@@ -260,3 +260,60 @@ def test_a_second_server_on_a_data_dir_in_use_touches_nothing(tmp_path):
         assert client.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
     finally:
         first.stop()
+
+
+def test_a_function_cannot_hold_more_than_its_share_of_forwarded_connections(tmp_path):
+    """100 connections from one function to an allowed host port: the host sees at most 64 at once."""
+    held: list[socket.socket] = []
+    ready = threading.Event()
+    stop = threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(256)
+    listener.settimeout(0.2)
+
+    def serve() -> None:
+        ready.set()
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            conn.sendall(b"hi\n")
+            held.append(conn)  # never closed while the test runs: the function's side stays connected
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait()
+    port = listener.getsockname()[1]
+    server = start_server(tmp_path / "data", "--allow-host-port", f"127.0.0.1:{port}")
+    try:
+        client = client_for(server.endpoint)
+        code = r'''
+import socket
+def handler(event, context):
+    conns, answered = [], 0
+    for _ in range(event["count"]):
+        conn = socket.create_connection(("127.0.0.1", event["port"]), timeout=3)
+        conns.append(conn)
+    for conn in conns:
+        try:
+            answered += conn.recv(3) == b"hi\n"
+        except OSError:
+            pass
+    return answered
+'''
+        name = f"many-{uuid.uuid4().hex[:8]}"
+        client.create_function(FunctionName=name, Runtime=PY_RUNTIME, Role=ROLE, Handler="app.handler",
+                               Code={"ZipFile": zip_files({"app.py": code})}, Timeout=30)
+        answered = invoke_json(client, name, {"count": 100, "port": port})
+        assert 0 < answered <= 64
+        assert len(held) <= 64
+        assert client.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
+    finally:
+        server.stop()
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
