@@ -180,3 +180,33 @@ def test_lamina_logs_prints_a_functions_log(tmp_path):
             follower.wait()
     finally:
         server.stop()
+
+
+def test_what_a_runtime_writes_before_dying_idle_reaches_its_log(tmp_path):
+    """A custom runtime that answers one event, then writes a line and exits instead of asking for the next."""
+    bootstrap = r'''#!/usr/bin/python3
+import os, sys, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+with urllib.request.urlopen(api + "next") as event:
+    request_id = event.headers["Lambda-Runtime-Aws-Request-Id"]
+urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=b'"done"', method="POST")).close()
+print("written after the answer, while idle", flush=True)
+sys.exit(3)
+'''
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    try:
+        client = client_for(server.endpoint)
+        name = f"idle-{uuid.uuid4().hex[:6]}"
+        client.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="x",
+                               Code={"ZipFile": zip_files({"bootstrap": (bootstrap, 0o755)})})
+        assert invoke_json(client, name) == "done"
+
+        def logged() -> str:
+            return subprocess.run([sys.executable, "-m", "lamina.cli", "logs", name, "--data-dir", str(data_dir)],
+                                  capture_output=True, text=True, timeout=30).stdout
+
+        wait_until(lambda: "written after the answer, while idle" in logged(), timeout=15)
+        assert invoke_json(client, name) == "done"  # a fresh environment serves the next one
+    finally:
+        server.stop()
