@@ -70,9 +70,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _logs(args: argparse.Namespace) -> int:
     from lamina.invoke.service import function_log_key
     from lamina.logs.store import LogStore
+    from lamina.model.keys import FunctionKey
 
     store = LogStore(Path(args.data_dir).resolve() / "logs")
-    key = function_log_key(args.region, args.name)
+    key = function_log_key(FunctionKey(args.account_id, args.region, args.name))
     events = store.follow(key) if args.follow else store.read(key)
     try:
         for event in events:
@@ -96,7 +97,7 @@ def _queue(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"Queues": rows}, indent=2))
         return 0
-    columns = ("Region", "FunctionName", "Qualifier", "Depth", "OldestEventAgeSeconds", "Retrying")
+    columns = ("Account", "Region", "FunctionName", "Qualifier", "Depth", "OldestEventAgeSeconds", "Retrying")
     table = [columns] + [tuple("-" if row[name] is None else str(row[name]) for name in columns) for row in rows]
     widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
     for line in table:
@@ -202,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new log events")
     logs.add_argument("--data-dir", default=str(defaults.DEFAULT_DATA_DIR), help="state directory (default %(default)s)")
     logs.add_argument("--region", default=defaults.DEFAULT_REGION, help="the function's region (default %(default)s)")
+    logs.add_argument(
+        "--account-id", default=defaults.DEFAULT_ACCOUNT_ID,
+        help="the function's account: the server's --account-id (default %(default)s)",
+    )
     logs.set_defaults(run=_logs)
     return parser
 

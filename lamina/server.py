@@ -30,17 +30,18 @@ from lamina.control.code_sources import CodeSources
 from lamina.control.functions import FunctionService
 from lamina.control.layers import LayerService
 from lamina.model.function import FunctionConfig
+from lamina.model.keys import FunctionKey
 from lamina.control.permissions import PermissionService
 from lamina.control.policy_targets import FunctionPolicyTargets
 from lamina.control.tags import TagService
 from lamina.gateway.dispatch import Gateway, api_limits
 from lamina.gateway.unserved import unserved_services
-from lamina.http.server import ConnectionLimiter, raise_open_files_limit
+from lamina.http.limits import ConnectionLimiter, raise_open_files_limit
 from lamina.invoke.concurrency import ConcurrencyLimits
 from lamina.invoke.environment import ExecutionEnvironment
 from lamina.invoke.pool import EnvironmentPool, run_eviction
 from lamina.invoke.provisioned import ProvisionedCapacity
-from lamina.invoke.service import InvocationService, function_log_key
+from lamina.invoke.service import InvocationService, function_log_key, move_legacy_logs
 from lamina.logs.store import LogStore
 from lamina.runtimes.registry import BOOTSTRAPS_DIR, RuntimeCatalog
 from lamina.sandbox.firewall import HostPort
@@ -99,8 +100,9 @@ class LaminaServer:
             self._slot, tuple(HostPort.parse(entry) for entry in config.allowed_host_ports), missing
         )
         self.capabilities = dataclasses.replace(self.capabilities, missing=tuple(missing))
-        # One connection to lamina.db, shared by every store with tables there (one transaction() for all).
-        self._database = Database(data_dir / "lamina.db")
+        # One connection to lamina.db, shared by every store with tables there (one transaction() for all). Tables an
+        # earlier Lamina wrote without accounts are rebuilt as the stores open them: their rows are the served account's.
+        self._database = Database(data_dir / "lamina.db", legacy_account=config.account_id)
         self._store = SqliteFunctionStore(self._database)
         self.executors = Executors()
         self._code = CodeStore(data_dir / "code", limit=config.code_storage_limit, referenced=self._referenced_code)
@@ -110,8 +112,7 @@ class LaminaServer:
             config.s3_endpoint_url or config.aws_endpoint_url, config.default_region, executor=self.executors.s3
         )
         self._layer_store = SqliteLayerStore(self._database)
-        self.layers = LayerService(self._layer_store, self._code, self.code_sources, config.account_id,
-                                   reserve=self._reserve)
+        self.layers = LayerService(self._layer_store, self._code, self.code_sources, reserve=self._reserve)
         self._code.collect_garbage(grace=0.0)
         _log.info("code storage: %(ExtractedCodeSize)d bytes of extracted code in %(Trees)d trees, limit "
                   "%(CodeStorageLimit)d", self._code.usage())
@@ -122,6 +123,7 @@ class LaminaServer:
             str(path): str(self._views.pin(path)) for path in [BOOTSTRAPS_DIR, *self.catalog.interpreter_prefixes()]
         })
         self.logs = LogStore(data_dir / "logs")
+        move_legacy_logs(self.logs, config.account_id)  # logs an earlier Lamina filed without the account
         self.pool = EnvironmentPool(
             self.catalog,
             self.capabilities,
@@ -137,22 +139,23 @@ class LaminaServer:
         )
         self._version_store = SqliteVersionStore(self._database)
         self.functions = FunctionService(
-            self._store, self._code, self.catalog, config.account_id, self._on_function_change,
+            self._store, self._code, self.catalog, self._on_function_change,
             sources=self.code_sources, layers=self.layers, version_store=self._version_store, reserve=self._reserve,
             transaction=self._database.transaction,
         )
         self.functions.load()
         self.provisioned = ProvisionedCapacity(self.pool)
+        self.pool.serve_provisioned_from(self.provisioned)
         self.concurrency_limits = ConcurrencyLimits(config.concurrency_limit, self.provisioned)
         self._concurrency_store = SqliteConcurrencyStore(self._database)
         self.concurrency = ConcurrencySettings(
-            self._concurrency_store, self.functions, self.concurrency_limits, self.provisioned, config.account_id
+            self._concurrency_store, self.functions, self.concurrency_limits, self.provisioned, self.executors.settings
         )
         self.concurrency.load()
         self._attachments = SqliteAttachmentStore(self._database)
-        self.tags = TagService(self._attachments, self.functions, config.account_id)
+        self.tags = TagService(self._attachments, self.functions)
         self.tags.load()
-        policy_targets = FunctionPolicyTargets(self.functions, config.account_id)
+        policy_targets = FunctionPolicyTargets(self.functions)
         self.permissions = PermissionService(self._attachments, policy_targets)
         self.permissions.load()
         self.functions.on_delete(self._forget_attachments)
@@ -163,7 +166,7 @@ class LaminaServer:
             self._database,
             self.functions,
             self.invocations,
-            account=config.account_id,
+            legacy_account=config.account_id,
             retry_base_seconds=config.async_retry_base_seconds,
             aws_endpoint_url=config.aws_endpoint_url,
             max_workers_per_function=config.max_environments,
@@ -171,15 +174,12 @@ class LaminaServer:
             destination_executor=self.executors.destinations,
         )
         router = Router()
-        InvokeOperations(self.functions, self.invocations, self.async_invocation.invoker, config.account_id).register(
-            router
-        )
+        InvokeOperations(self.functions, self.invocations, self.async_invocation.invoker).register(router)
         AsyncInvokeOperations(
             self.async_invocation.configs,
             self.async_invocation.invoker,
             self.functions,
             self.async_invocation.queue_path,
-            config.account_id,
         ).register(router)
         FunctionOperations(self.functions, self.endpoint, self.concurrency, self.tags).register(router)
         TagOperations(self.tags).register(router)
@@ -205,7 +205,7 @@ class LaminaServer:
     def _keep_idle_output(self, environment: ExecutionEnvironment, output: bytes) -> None:
         """What a runtime wrote outside any invocation (before dying idle, say) goes to its function's log."""
         config = environment.config
-        self.logs.append(function_log_key(config.region, config.name), environment.log_stream, output)
+        self.logs.append(function_log_key(config.key), environment.log_stream, output)
 
     def _code_view(self, config: FunctionConfig) -> ContextManager[Path]:
         return self._views.view(self._code.tree(config.code_sha256_hex))
@@ -220,17 +220,17 @@ class LaminaServer:
             with self._views.view(opt) as neutral:
                 yield neutral
 
-    def _forget_attachments(self, region: str, name: str) -> None:
+    def _forget_attachments(self, function: FunctionKey) -> None:
         """A deleted function's tags and resource policies go with it."""
-        self.tags.forget(region, name)
-        self.permissions.forget(region, name)
+        self.tags.forget(function)
+        self.permissions.forget(function)
 
-    def _on_function_change(self, region: str, name: str, version: str | None = None) -> None:
+    def _on_function_change(self, function: FunctionKey, version: str | None = None) -> None:
         """Called by the control plane (from a worker thread) after a version (None: the whole function) changed or
         went away."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.pool.retire, region, name, version)
-        self._loop.call_soon_threadsafe(self.concurrency.reconcile, region, name)
+        self._loop.call_soon_threadsafe(self.pool.retire, function, version)
+        self._loop.call_soon_threadsafe(self.concurrency.reconcile, function)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

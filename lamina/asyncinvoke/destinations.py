@@ -15,6 +15,7 @@ from lamina.asyncinvoke.events import QueuedEvent
 from lamina.asyncinvoke.records import dead_letter_attributes, encode_record
 from lamina.aws.client import Arn, AwsCallFailed, AwsClient
 from lamina.model.arns import parse_function_name
+from lamina.model.keys import FunctionKey
 
 #: SQS, SNS and EventBridge take 256 KB messages; an asynchronous invoke takes 1 MB.
 SERVICE_MESSAGE_LIMIT = 262144
@@ -23,8 +24,8 @@ FUNCTION_EVENT_LIMIT = 1048576
 SEND_PAUSES = (1.0, 4.0)
 _log = logging.getLogger("lamina.asyncinvoke.destinations")
 
-#: enqueue(region, name, qualifier, request_id, payload): accept an asynchronous event durably.
-Enqueue = Callable[[str, str, "str | None", str, bytes], Awaitable[None]]
+#: enqueue(function, qualifier, request_id, payload): accept an asynchronous event durably.
+Enqueue = Callable[[FunctionKey, "str | None", str, bytes], Awaitable[None]]
 
 
 class Destinations:
@@ -41,7 +42,9 @@ class Destinations:
         if arn.service == "lambda":
             target = parse_function_name(destination)
             payload = encode_record(record, FUNCTION_EVENT_LIMIT).encode()
-            await self._enqueue(arn.region, target.name, target.qualifier, str(uuid.uuid4()), payload)
+            # The destination ARN names its account and region (EventInvokeConfig accepts only the caller's own).
+            function = FunctionKey(arn.account, arn.region, target.name)
+            await self._enqueue(function, target.qualifier, str(uuid.uuid4()), payload)
             return
         text = encode_record(record, SERVICE_MESSAGE_LIMIT)
         if arn.service == "sqs":

@@ -29,13 +29,14 @@ from lamina.asyncinvoke.queue_store import EventQueueStore
 from lamina.asyncinvoke.records import EVENT_AGE_EXCEEDED, RETRIES_EXHAUSTED
 from lamina.asyncinvoke.residency import Residency
 from lamina.asyncinvoke.retry_policy import PLATFORM_FAILURES, RetryPolicy
-from lamina.asyncinvoke.scheduling import SCALE_INTERVAL_SECONDS, FunctionKey, FunctionQueue, should_add_worker
+from lamina.asyncinvoke.scheduling import SCALE_INTERVAL_SECONDS, FunctionQueue, should_add_worker
 from lamina.aws.client import AwsClient
 from lamina.control.event_invoke import EventInvokeConfigService
 from lamina.control.functions import FunctionService
 from lamina.errors import LambdaError, TooManyRequestsException
 from lamina.invoke.service import InvocationService
-from lamina.model.arns import FunctionRef, function_arn
+from lamina.model.arns import FunctionRef
+from lamina.model.keys import FunctionKey
 from lamina.supervisor import supervised
 
 #: While this many acknowledgements are waiting for their commit, acceptance has priority over delivery: a worker
@@ -54,17 +55,15 @@ class AsyncInvoker:
         settings: EventInvokeConfigService,
         aws: AwsClient,
         *,
-        account: str,
         retry_base_seconds: float,
         max_workers_per_function: int,
-        reserved_concurrency: Callable[[str, str], int | None],
+        reserved_concurrency: Callable[[FunctionKey], int | None],
         destination_executor: Executor | None = None,
     ) -> None:
         self._store = store
         self._functions = functions
         self._invocations = invocations
         self._settings = settings
-        self._account = account
         self._retry = RetryPolicy(retry_base_seconds)
         self._max_workers = max_workers_per_function
         self._reserved = reserved_concurrency
@@ -77,7 +76,7 @@ class AsyncInvoker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._residency = Residency(store, self._make_ready, self._wait)
         self._outcomes = OutcomeRouter(
-            Destinations(aws, self.enqueue, destination_executor), account, self._finish, self._track
+            Destinations(aws, self.enqueue, destination_executor), self._finish, self._track
         )
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
@@ -101,9 +100,9 @@ class AsyncInvoker:
         self._store.close()
 
     # -- accepting -------------------------------------------------------------------------------------------------
-    async def enqueue(self, region: str, name: str, qualifier: str | None, request_id: str, payload: bytes) -> None:
+    async def enqueue(self, function: FunctionKey, qualifier: str | None, request_id: str, payload: bytes) -> None:
         """Store the event durably; when this returns, the caller may acknowledge it."""
-        event = QueuedEvent(self._store.next_id(), region, name, qualifier, request_id, payload, time.time())
+        event = QueuedEvent(self._store.next_id(), *function, qualifier, request_id, payload, time.time())
         resident = self._residency.admit(event)
         self._accepting += 1
         try:
@@ -123,7 +122,7 @@ class AsyncInvoker:
     def _make_ready(self, event: QueuedEvent) -> None:
         event.state = EventState.READY
         event.ready_since = time.monotonic()
-        key = (event.region, event.name)
+        key = event.key
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = FunctionQueue(key)
@@ -176,7 +175,7 @@ class AsyncInvoker:
         now = time.monotonic()
         if should_add_worker(
             queue, now, accepting_burst=self._accepting >= ACCEPT_PRESSURE, host_idle=self._host_idle,
-            max_workers=self._max_workers, reserved=self._reserved(*queue.key),
+            max_workers=self._max_workers, reserved=self._reserved(queue.key),
         ):
             self._spawn(queue)
             queue.last_scaled = now
@@ -216,17 +215,18 @@ class AsyncInvoker:
     async def _deliver(self, event: QueuedEvent, queue: FunctionQueue) -> bool:
         """One attempt. False when this worker should stop (throttled while others keep going)."""
         event.state = EventState.RUNNING
+        function = event.key
         try:
-            config = self._functions.resolve(event.region, FunctionRef(event.name), event.qualifier, routed=True)
+            config = self._functions.resolve(function.scope, FunctionRef(event.name), event.qualifier, routed=True)
         except LambdaError:
             _log.warning("dropping event %s: %s is gone", event.request_id, self._outcomes.qualified_arn(event))
             self._finish(event)
             return True
-        settings = self._settings.settings(event.region, event.name, event.qualifier)
+        settings = self._settings.settings(function, event.qualifier)
         if self._retry.too_old(event.enqueued_at, time.time(), settings.max_event_age_seconds):
             self._outcomes.fail(event, config, settings, EVENT_AGE_EXCEEDED)
             return True
-        if self._reserved(event.region, event.name) == 0:
+        if self._reserved(function) == 0:
             self._outcomes.fail(event, config, settings, RETRIES_EXHAUSTED)
             return True
         started = time.monotonic()
@@ -235,7 +235,7 @@ class AsyncInvoker:
                 config,
                 event.request_id,
                 event.payload or b"{}",
-                function_arn(event.region, self._account, event.name, event.qualifier),
+                function.arn(event.qualifier),
             )
         except TooManyRequestsException:
             event.state = EventState.READY

@@ -4,6 +4,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from lamina.model.keys import FunctionKey
+
 
 class EventState(enum.Enum):
     COMMITTING = "committing"  # handed to the queue's writer; not acknowledged yet
@@ -26,6 +28,7 @@ class AttemptResult:
 @dataclass(eq=False)
 class QueuedEvent:
     id: int
+    account: str
     region: str
     name: str
     qualifier: str | None
@@ -43,3 +46,8 @@ class QueuedEvent:
     ready_since: float = 0.0
     #: Consecutive platform failures (for their back-off; not persisted).
     platform_failures: int = 0
+
+    @property
+    def key(self) -> FunctionKey:
+        """The function the event was sent to."""
+        return FunctionKey(self.account, self.region, self.name)

@@ -13,7 +13,7 @@ from lamina.asyncinvoke.destinations import Destinations
 from lamina.asyncinvoke.events import EventState, QueuedEvent
 from lamina.asyncinvoke.records import SUCCESS, invocation_record
 from lamina.control.event_invoke import EventInvokeConfig
-from lamina.model.arns import LATEST, function_arn
+from lamina.model.arns import LATEST
 from lamina.model.function import FunctionConfig
 
 _log = logging.getLogger("lamina.asyncinvoke")
@@ -23,18 +23,16 @@ class OutcomeRouter:
     def __init__(
         self,
         destinations: Destinations,
-        account: str,
         finish: Callable[[QueuedEvent], None],
         track: Callable[[Coroutine[Any, Any, None]], None],
     ) -> None:
         """`finish(event)`: the event leaves the queue; `track(coroutine)`: run a send as a dispatcher task."""
         self._destinations = destinations
-        self._account = account
         self._finish = finish
         self._track = track
 
     def qualified_arn(self, event: QueuedEvent) -> str:
-        return function_arn(event.region, self._account, event.name, event.qualifier or LATEST)
+        return event.key.arn(event.qualifier or LATEST)
 
     def succeed(self, event: QueuedEvent, settings: EventInvokeConfig) -> None:
         if settings.on_success is None:

@@ -4,6 +4,10 @@ An Event invoke is acknowledged only after its row is committed and fsynced. Com
 cap acknowledgements at the disk's fsync rate, so every write goes through one writer thread that takes all the
 operations queued since its last commit and commits them together: many concurrent acknowledgements share one
 fsync. Reads that must see earlier writes (recovery, refills) go through the same thread, in order.
+
+Each event carries the account of the function it was sent to. A queue written before events carried it is rebuilt
+when opened, its events given the legacy account (the server's configured one), as `lamina.db`'s tables are
+(`lamina/store/database.py`).
 """
 from __future__ import annotations
 
@@ -18,17 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from lamina.asyncinvoke.events import AttemptResult, EventState, QueuedEvent
+from lamina.store.database import migrate_account_columns
 
 #: Operations folded into one transaction at most (bounds the latency of the first one in a huge batch).
 MAX_BATCH = 20000
 #: The queue's file in the data directory.
 QUEUE_FILE = "queue.db"
-#: Rows per multi-row statement (7 parameters each, well under SQLite's 32766).
+#: Rows per multi-row statement (8 parameters each, well under SQLite's 32766).
 CHUNK_ROWS = 500
 _log = logging.getLogger("lamina.asyncinvoke.queue")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id           INTEGER PRIMARY KEY,
+    account      TEXT NOT NULL,
     region       TEXT NOT NULL,
     name         TEXT NOT NULL,
     qualifier    TEXT,
@@ -43,23 +49,24 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 _COLUMNS = (
-    "id, region, name, qualifier, request_id, payload, enqueued_at, attempts, not_before, "
+    "id, account, region, name, qualifier, request_id, payload, enqueued_at, attempts, not_before, "
     "last_version, last_error, last_payload"
 )
 
 
 def _row_to_event(row: tuple[Any, ...]) -> QueuedEvent:
-    event_id, region, name, qualifier, request_id, payload, enqueued_at, attempts, not_before = row[:9]
-    last_version, last_error, last_payload = row[9:]
+    event_id, account, region, name, qualifier, request_id, payload, enqueued_at, attempts, not_before = row[:10]
+    last_version, last_error, last_payload = row[10:]
     last = AttemptResult(last_version, last_error, bytes(last_payload)) if last_version is not None else None
     return QueuedEvent(
-        event_id, region, name, qualifier, request_id, bytes(payload), enqueued_at, attempts, not_before, last,
-        state=EventState.READY,
+        event_id, account, region, name, qualifier, request_id, bytes(payload), enqueued_at, attempts, not_before,
+        last, state=EventState.READY,
     )
 
 
 @dataclass(frozen=True)
 class QueueStats:
+    account: str | None
     region: str
     name: str
     qualifier: str | None
@@ -69,6 +76,7 @@ class QueueStats:
 
     def to_json(self, now: float) -> dict[str, Any]:
         return {
+            "Account": self.account,
             "Region": self.region,
             "FunctionName": self.name,
             "Qualifier": self.qualifier,
@@ -84,9 +92,12 @@ def read_stats(path: Path) -> list[QueueStats]:
         return []
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
+        # A queue not yet rebuilt with accounts (no server has opened it since) shows its events without one.
+        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+        account = "account" if "account" in columns else "NULL"
         rows = db.execute(
-            "SELECT region, name, qualifier, COUNT(*), MIN(enqueued_at), SUM(attempts > 0) FROM events "
-            "GROUP BY region, name, qualifier ORDER BY region, name, qualifier"
+            f"SELECT {account}, region, name, qualifier, COUNT(*), MIN(enqueued_at), SUM(attempts > 0) FROM events "
+            f"GROUP BY {account}, region, name, qualifier ORDER BY {account}, region, name, qualifier"
         ).fetchall()
     except sqlite3.OperationalError:  # a queue file created before its table
         return []
@@ -100,12 +111,14 @@ class _Stop:
 
 
 class EventQueueStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, legacy_account: str | None = None) -> None:
+        """`legacy_account`: the account of events queued before events carried one (see the module's doc)."""
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: the WAL is fsynced at every commit, so an acknowledged event survives power loss, not only kill -9.
         self._db.execute("PRAGMA synchronous=FULL")
+        migrate_account_columns(self._db, _SCHEMA, legacy_account, path)
         self._db.executescript(_SCHEMA)
         self.last_id: int = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
         self._ops: queue.SimpleQueue[tuple[Any, ...] | _Stop] = queue.SimpleQueue()
@@ -126,7 +139,10 @@ class EventQueueStore:
         """Queue the insert; the future completes once the row is committed (or the commit failed)."""
         assert self._loop is not None
         future: asyncio.Future[None] = self._loop.create_future()
-        row = (event.id, event.region, event.name, event.qualifier, event.request_id, event.payload, event.enqueued_at)
+        row = (
+            event.id, event.account, event.region, event.name, event.qualifier, event.request_id, event.payload,
+            event.enqueued_at,
+        )
         self._ops.put(("insert", row, future))
         return future
 
@@ -187,8 +203,8 @@ class EventQueueStore:
             # so the writer does not wrestle the event loop for the GIL once per event.
             for chunk in _chunks(rows["insert"]):
                 self._db.execute(
-                    "INSERT INTO events (id, region, name, qualifier, request_id, payload, enqueued_at) VALUES "
-                    + ",".join(["(?,?,?,?,?,?,?)"] * len(chunk)),
+                    "INSERT INTO events (id, account, region, name, qualifier, request_id, payload, enqueued_at) VALUES "
+                    + ",".join(["(?,?,?,?,?,?,?,?)"] * len(chunk)),
                     [value for row in chunk for value in row],
                 )
             self._db.executemany(

@@ -15,6 +15,7 @@ import os
 from collections import deque
 
 from lamina.asyncinvoke.events import QueuedEvent
+from lamina.model.keys import FunctionKey
 
 #: How often worker counts are reconsidered, and the backlog age below which no worker is added.
 SCALE_INTERVAL_SECONDS = 0.05
@@ -28,8 +29,6 @@ MIN_IDLE_CPU_SHARE = 0.25
 FREE_WORKERS = 2 * (os.cpu_count() or 1)
 #: Assumed duration of a function not measured yet.
 INITIAL_DURATION_SECONDS = 0.1
-
-FunctionKey = tuple[str, str]
 
 
 class FunctionQueue:

@@ -6,6 +6,8 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable
 
+from lamina.model.keys import FunctionKey
+
 from lamina.asyncinvoke.dispatcher import AsyncInvoker
 from lamina.asyncinvoke.queue_store import QUEUE_FILE, EventQueueStore
 from lamina.aws.client import AwsClient
@@ -24,25 +26,25 @@ class AsyncInvocation:
         functions: FunctionService,
         invocations: InvocationService,
         *,
-        account: str,
+        legacy_account: str,
         retry_base_seconds: float,
         aws_endpoint_url: str | None,
         max_workers_per_function: int,
-        reserved_concurrency: Callable[[str, str], int | None],
+        reserved_concurrency: Callable[[FunctionKey], int | None],
         destination_executor: Executor | None = None,
     ) -> None:
+        """`legacy_account`: the account of events queued before events carried one (the server's configured one)."""
         self._config_store = SqliteEventInvokeConfigStore(database)
-        self.configs = EventInvokeConfigService(self._config_store, functions, account)
+        self.configs = EventInvokeConfigService(self._config_store, functions)
         self.configs.load()
         functions.on_delete(self.configs.forget_function)
         self.queue_path = data_dir / QUEUE_FILE
         self.invoker = AsyncInvoker(
-            EventQueueStore(self.queue_path),
+            EventQueueStore(self.queue_path, legacy_account=legacy_account),
             functions,
             invocations,
             self.configs,
             AwsClient(aws_endpoint_url),
-            account=account,
             retry_base_seconds=retry_base_seconds,
             max_workers_per_function=max_workers_per_function,
             reserved_concurrency=reserved_concurrency,

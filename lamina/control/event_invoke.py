@@ -6,11 +6,13 @@ answers the delivery workers (`settings`) without touching the database.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.model.arns import LATEST, FunctionRef, function_arn, is_version, parse_function_name
+from lamina.model.arns import LATEST, FunctionRef, is_version, parse_function_name
+from lamina.model.keys import FunctionKey, Scope
 from lamina.control.functions import FunctionService
 from lamina.control.validation import LAMBDA
 from lamina.errors import (
@@ -33,6 +35,7 @@ _SETTINGS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationCon
 class EventInvokeConfig:
     """One qualifier's settings; None means "not set" (AWS leaves the member out and applies the default)."""
 
+    account: str
     region: str
     name: str
     qualifier: str
@@ -41,6 +44,11 @@ class EventInvokeConfig:
     on_success: str | None = None
     on_failure: str | None = None
     last_modified: float = 0.0
+
+    @property
+    def key(self) -> FunctionKey:
+        """The function the settings belong to."""
+        return FunctionKey(self.account, self.region, self.name)
 
     @property
     def retry_attempts(self) -> int:
@@ -60,10 +68,10 @@ class EventInvokeConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in record.items() if key in known})
 
-    def to_aws(self, account: str) -> dict[str, Any]:
+    def to_aws(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "LastModified": self.last_modified,
-            "FunctionArn": function_arn(self.region, account, self.name, self.qualifier),
+            "FunctionArn": self.key.arn(self.qualifier),
         }
         if self.maximum_retry_attempts is not None:
             document["MaximumRetryAttempts"] = self.maximum_retry_attempts
@@ -85,8 +93,8 @@ def _qualifier_order(qualifier: str) -> tuple[int, int, str]:
     return (2, 0, qualifier)
 
 
-def _no_config(region: str, account: str, name: str, qualifier: str | None) -> ResourceNotFoundException:
-    arn = function_arn(region, account, name, qualifier or LATEST)
+def _no_config(key: FunctionKey, qualifier: str | None) -> ResourceNotFoundException:
+    arn = key.arn(qualifier or LATEST)
     return ResourceNotFoundException(f"The function {arn} doesn't have an EventInvokeConfig")
 
 
@@ -115,32 +123,36 @@ def _check_body(body: dict[str, Any], operation: str = "PutFunctionEventInvokeCo
 
 
 class EventInvokeConfigService:
-    def __init__(self, store: EventInvokeConfigStore, functions: FunctionService, account: str) -> None:
+    """Writes run on a worker thread (they write SQLite) while the loop reads: each function's map of qualifiers is
+    replaced whole, never changed in place, so a reader iterating one is never disturbed; a lock orders the writers."""
+
+    def __init__(self, store: EventInvokeConfigStore, functions: FunctionService) -> None:
         self._store = store
         self._functions = functions
-        self._account = account
-        self._configs: dict[tuple[str, str], dict[str, EventInvokeConfig]] = {}
+        self._configs: dict[FunctionKey, dict[str, EventInvokeConfig]] = {}
+        self._writing = threading.RLock()
 
     def load(self) -> None:
         for record in self._store.load_all():
             config = EventInvokeConfig.from_record(record)
-            self._configs.setdefault((config.region, config.name), {})[config.qualifier] = config
+            self._configs.setdefault(config.key, {})[config.qualifier] = config
 
     # -- the delivery path ---------------------------------------------------------------------------------------
-    def settings(self, region: str, name: str, qualifier: str | None) -> EventInvokeConfig:
+    def settings(self, key: FunctionKey, qualifier: str | None) -> EventInvokeConfig:
         """The settings an event invoked with `qualifier` runs under (AWS's defaults when none are set)."""
         qualifier = qualifier or LATEST
-        config = self._configs.get((region, name), {}).get(qualifier)
-        return config if config is not None else EventInvokeConfig(region, name, qualifier)
+        config = self._configs.get(key, {}).get(qualifier)
+        return config if config is not None else EventInvokeConfig(*key, qualifier)
 
     # -- operations ----------------------------------------------------------------------------------------------
-    def put(self, region: str, ref: FunctionRef, qualifier: str | None, body: dict[str, Any]) -> EventInvokeConfig:
+    def put(self, scope: Scope, ref: FunctionRef, qualifier: str | None, body: dict[str, Any]) -> EventInvokeConfig:
         _check_body(body)
-        qualifier = self._existing_qualifier(region, ref, qualifier)
-        self._check_destinations(region, ref.name, body.get("DestinationConfig") or {})
+        qualifier = self._existing_qualifier(scope, ref, qualifier)
+        self._check_destinations(scope, ref.name, body.get("DestinationConfig") or {})
         destinations = body.get("DestinationConfig") or {}
         config = EventInvokeConfig(
-            region=region,
+            account=scope.account,
+            region=scope.region,
             name=ref.name,
             qualifier=qualifier,
             maximum_retry_attempts=body.get("MaximumRetryAttempts"),
@@ -151,77 +163,85 @@ class EventInvokeConfigService:
         )
         return self._save(config)
 
-    def update(self, region: str, ref: FunctionRef, qualifier: str | None, body: dict[str, Any]) -> EventInvokeConfig:
+    def update(self, scope: Scope, ref: FunctionRef, qualifier: str | None, body: dict[str, Any]) -> EventInvokeConfig:
         _check_body(body, "UpdateFunctionEventInvokeConfig")
-        qualifier = self._existing_qualifier(region, ref, qualifier)
-        current = self._configs.get((region, ref.name), {}).get(qualifier)
-        if current is None:
-            raise _no_config(region, self._account, ref.name, qualifier)
+        qualifier = self._existing_qualifier(scope, ref, qualifier)
+        key = scope.function(ref.name)
         destinations = body.get("DestinationConfig") or {}
-        self._check_destinations(region, ref.name, destinations)
-        changes: dict[str, Any] = {"last_modified": time.time()}
-        if body.get("MaximumRetryAttempts") is not None:
-            changes["maximum_retry_attempts"] = body["MaximumRetryAttempts"]
-        if body.get("MaximumEventAgeInSeconds") is not None:
-            changes["maximum_event_age_seconds"] = body["MaximumEventAgeInSeconds"]
-        for member, attribute in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
-            if destinations.get(member) is not None:
-                changes[attribute] = destinations[member].get("Destination") or None
-        return self._save(dataclasses.replace(current, **changes))
+        with self._writing:  # read, change and save as one, so two updates cannot lose one another
+            current = self._configs.get(key, {}).get(qualifier)
+            if current is None:
+                raise _no_config(key, qualifier)
+            self._check_destinations(scope, ref.name, destinations)
+            changes: dict[str, Any] = {"last_modified": time.time()}
+            if body.get("MaximumRetryAttempts") is not None:
+                changes["maximum_retry_attempts"] = body["MaximumRetryAttempts"]
+            if body.get("MaximumEventAgeInSeconds") is not None:
+                changes["maximum_event_age_seconds"] = body["MaximumEventAgeInSeconds"]
+            for member, attribute in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
+                if destinations.get(member) is not None:
+                    changes[attribute] = destinations[member].get("Destination") or None
+            return self._save(dataclasses.replace(current, **changes))
 
-    def get(self, region: str, ref: FunctionRef, qualifier: str | None) -> EventInvokeConfig:
-        config = self._configs.get((region, ref.name), {}).get(qualifier or LATEST)
-        if config is None or not self._qualifier_exists(region, ref, qualifier):
-            raise _no_config(region, self._account, ref.name, qualifier)
+    def get(self, scope: Scope, ref: FunctionRef, qualifier: str | None) -> EventInvokeConfig:
+        key = scope.function(ref.name)
+        config = self._configs.get(key, {}).get(qualifier or LATEST)
+        if config is None or not self._qualifier_exists(scope, ref, qualifier):
+            raise _no_config(key, qualifier)
         return config
 
-    def delete(self, region: str, ref: FunctionRef, qualifier: str | None) -> None:
-        self.get(region, ref, qualifier)
-        self._store.delete(region, ref.name, qualifier or LATEST)
-        configs = self._configs.get((region, ref.name), {})
-        configs.pop(qualifier or LATEST, None)
-        if not configs:
-            self._configs.pop((region, ref.name), None)
+    def delete(self, scope: Scope, ref: FunctionRef, qualifier: str | None) -> None:
+        key = self.get(scope, ref, qualifier).key
+        with self._writing:
+            self._store.delete(key, qualifier or LATEST)
+            remaining = {name: config for name, config in self._configs.get(key, {}).items()
+                         if name != (qualifier or LATEST)}
+            if remaining:
+                self._configs[key] = remaining
+            else:
+                self._configs.pop(key, None)
 
     def list(
-        self, region: str, ref: FunctionRef, marker: str | None, max_items: int
+        self, scope: Scope, ref: FunctionRef, marker: str | None, max_items: int
     ) -> tuple[list[EventInvokeConfig], str | None]:
-        if not self._qualifier_exists(region, ref, None):
+        if not self._qualifier_exists(scope, ref, None):
             raise _no_function()
         configs = sorted(
             (
                 config
-                for config in self._configs.get((region, ref.name), {}).values()
-                if self._qualifier_exists(region, ref, config.qualifier)
+                for config in self._configs.get(scope.function(ref.name), {}).values()
+                if self._qualifier_exists(scope, ref, config.qualifier)
             ),
             key=lambda config: _qualifier_order(config.qualifier),
         )
         return page(configs, lambda config: config.qualifier, marker, max_items, _qualifier_order)
 
-    def forget_function(self, region: str, name: str) -> None:
+    def forget_function(self, key: FunctionKey) -> None:
         """The function is gone: so are its settings."""
-        if self._configs.pop((region, name), None) is not None:
-            self._store.delete(region, name, None)
+        with self._writing:
+            if self._configs.pop(key, None) is not None:
+                self._store.delete(key, None)
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _save(self, config: EventInvokeConfig) -> EventInvokeConfig:
-        self._store.put(config.region, config.name, config.qualifier, config.to_record())
-        self._configs.setdefault((config.region, config.name), {})[config.qualifier] = config
+        with self._writing:
+            self._store.put(config.key, config.qualifier, config.to_record())
+            self._configs[config.key] = {**self._configs.get(config.key, {}), config.qualifier: config}
         return config
 
-    def _qualifier_exists(self, region: str, ref: FunctionRef, qualifier: str | None) -> bool:
+    def _qualifier_exists(self, scope: Scope, ref: FunctionRef, qualifier: str | None) -> bool:
         try:
-            self._functions.resolve(region, FunctionRef(ref.name, region=ref.region, account=ref.account), qualifier)
+            self._functions.resolve(scope, FunctionRef(ref.name, region=ref.region, account=ref.account), qualifier)
         except LambdaError:
             return False
         return True
 
-    def _existing_qualifier(self, region: str, ref: FunctionRef, qualifier: str | None) -> str:
-        if not self._qualifier_exists(region, ref, qualifier):
+    def _existing_qualifier(self, scope: Scope, ref: FunctionRef, qualifier: str | None) -> str:
+        if not self._qualifier_exists(scope, ref, qualifier):
             raise _no_function()
         return qualifier or LATEST
 
-    def _check_destinations(self, region: str, name: str, destinations: dict[str, Any]) -> None:
+    def _check_destinations(self, scope: Scope, name: str, destinations: dict[str, Any]) -> None:
         for member, _ in _SIDES:
             destination = (destinations.get(member) or {}).get("Destination")
             if not destination:
@@ -232,15 +252,15 @@ class EventInvokeConfigService:
                     f"The provided destination config {_java_destination_config(destinations)} is invalid."
                 )
             if parts[2] == "lambda":
-                self._check_function_destination(region, name, destination)
+                self._check_function_destination(scope, name, destination)
 
-    def _check_function_destination(self, region: str, name: str, destination: str) -> None:
+    def _check_function_destination(self, scope: Scope, name: str, destination: str) -> None:
         invalid = InvalidParameterValueException(f"The destination ARN {destination} is invalid.")
         try:
             target = parse_function_name(destination)
         except LambdaError as error:
             raise invalid from error
-        if target.name == name and target.region in (None, region):
+        if target.name == name and target.region in (None, scope.region):
             raise InvalidParameterValueException("You can't specify the function as a destination for itself.")
-        if target.region not in (None, region) or not self._qualifier_exists(region, target, target.qualifier):
+        if target.region not in (None, scope.region) or not self._qualifier_exists(scope, target, target.qualifier):
             raise invalid

@@ -2,7 +2,8 @@
 
 Publishing stores the zip by content address and extracts it right away, so every environment of every function
 that uses the version shares that one read-only tree. A deleted version is gone from the API, but functions that
-already reference it keep its content (as on AWS).
+already reference it keep its content (as on AWS). Layers belong to an account in a region, as their ARNs say: every
+operation takes the caller's `Scope`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from lamina.model.arns import LayerRef, layer_arn, parse_layer_version_arn
 from lamina.control.code_sources import CodeSources
 from lamina.model.layer import LayerVersion, layer_statement
 from lamina.model.function import FunctionConfig, aws_timestamp
+from lamina.model.keys import Scope
 from lamina.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -43,29 +45,28 @@ class Page:
 
 
 class LayerService:
-    def __init__(self, store: LayerStore, code: CodeStore, sources: CodeSources, account: str,
+    def __init__(self, store: LayerStore, code: CodeStore, sources: CodeSources,
                  reserve: SpaceReserve | None = None) -> None:
         """`reserve`: space a delete may take on a full disk, so deleting is always possible."""
         self._store = store
         self._reserve = reserve
         self._code = code
         self._sources = sources
-        self._account = account
         self._policy_lock = threading.Lock()
 
     # -- layer versions ----------------------------------------------------------------------------------------------
-    def publish(self, region: str, ref: LayerRef, body: dict[str, Any]) -> LayerVersion:
+    def publish(self, scope: Scope, ref: LayerRef, body: dict[str, Any]) -> LayerVersion:
         """Runs in a worker thread: it may fetch from S3, and hashes and unzips the package."""
         layer_validation.validate_publish(body)
-        self._check_scope(region, ref)
+        self._check_scope(scope, ref)
         package = self._sources.read(body["Content"])
         with self._code.ingest(package.data, max_zipped=package.max_zipped) as summary:
             created = aws_timestamp()
 
             def build(number: int) -> LayerVersion:
                 return LayerVersion(
-                    region=region,
-                    account=self._account,
+                    region=scope.region,
+                    account=scope.account,
                     name=ref.name,
                     version=number,
                     code_sha256_hex=summary.sha256_hex,
@@ -79,57 +80,57 @@ class LayerService:
                     compatible_architectures=body.get("CompatibleArchitectures"),
                 )
 
-            return self._store.publish(region, ref.name, build)
+            return self._store.publish(scope, ref.name, build)
 
-    def get(self, region: str, ref: LayerRef, version: int) -> LayerVersion:
+    def get(self, scope: Scope, ref: LayerRef, version: int) -> LayerVersion:
         _check_version(version)
-        self._check_scope(region, ref)
-        layer = self._store.get(region, ref.name, version)
+        self._check_scope(scope, ref)
+        layer = self._store.get(scope, ref.name, version)
         if layer is None:
             raise ResourceNotFoundException(_NOT_FOUND)
         return layer
 
-    def get_by_arn(self, region: str, arn: str | None) -> LayerVersion:
+    def get_by_arn(self, scope: Scope, arn: str | None) -> LayerVersion:
         parsed = parse_layer_version_arn(arn)
         if parsed is None:
             raise ResourceNotFoundException(_NOT_FOUND)
         ref, version = parsed
-        return self.get(region, ref, version)
+        return self.get(scope, ref, version)
 
     def list_versions(
-        self, region: str, ref: LayerRef, runtime: str | None, architecture: str | None, marker: str | None, size: int
+        self, scope: Scope, ref: LayerRef, runtime: str | None, architecture: str | None, marker: str | None, size: int
     ) -> Page:
         """Newest first; the marker is the last version number of the previous page."""
-        if not self._in_scope(region, ref):
+        if not self._in_scope(scope, ref):
             return Page([], None)
-        versions = [v for v in self._store.list_versions(region, ref.name) if v.matches(runtime, architecture)]
+        versions = [v for v in self._store.list_versions(scope, ref.name) if v.matches(runtime, architecture)]
         return Page(*page(versions, lambda v: str(v.version), marker, size, _newest_first))
 
     def list_layers(
-        self, region: str, runtime: str | None, architecture: str | None, marker: str | None, size: int
+        self, scope: Scope, runtime: str | None, architecture: str | None, marker: str | None, size: int
     ) -> Page:
         """Each layer with its newest version that matches the filters, by name; the marker is a layer name."""
         latest: dict[str, LayerVersion] = {}
-        for version in self._store.list_versions(region, None):
+        for version in self._store.list_versions(scope, None):
             if version.name not in latest and version.matches(runtime, architecture):
                 latest[version.name] = version
         return Page(*page([latest[name] for name in sorted(latest)], lambda v: v.name, marker, size))
 
-    def delete(self, region: str, ref: LayerRef, version: int) -> None:
+    def delete(self, scope: Scope, ref: LayerRef, version: int) -> None:
         """Idempotent, as on AWS; the number is never handed out again."""
         _check_version(version)
-        if self._in_scope(region, ref):
+        if self._in_scope(scope, ref):
             if self._reserve is not None:
                 self._reserve.make_room()
-            self._store.delete(region, ref.name, version)
+            self._store.delete(scope, ref.name, version)
 
     # -- layer version policies -------------------------------------------------------------------------------------
     def add_permission(
-        self, region: str, ref: LayerRef, version: int, body: dict[str, Any], revision_id: str | None
+        self, scope: Scope, ref: LayerRef, version: int, body: dict[str, Any], revision_id: str | None
     ) -> tuple[dict[str, Any], str]:
         layer_validation.validate_add_permission(body)
         with self._policy_lock:
-            layer = self._policy_target(region, ref, version)
+            layer = self._policy_target(scope, ref, version)
             self._check_policy_revision(layer, revision_id)
             statement_id = body["StatementId"]
             if any(statement["Sid"] == statement_id for statement in layer.policy):
@@ -143,18 +144,18 @@ class LayerService:
             self._store.replace(layer)
         return statement, layer.policy_revision_id
 
-    def get_policy(self, region: str, ref: LayerRef, version: int) -> LayerVersion:
-        layer = self._policy_target(region, ref, version)
+    def get_policy(self, scope: Scope, ref: LayerRef, version: int) -> LayerVersion:
+        layer = self._policy_target(scope, ref, version)
         if not layer.policy:
             raise ResourceNotFoundException("No policy is associated with the given resource.")
         return layer
 
     def remove_permission(
-        self, region: str, ref: LayerRef, version: int, statement_id: str, revision_id: str | None
+        self, scope: Scope, ref: LayerRef, version: int, statement_id: str, revision_id: str | None
     ) -> None:
         layer_validation.validate_statement_id(statement_id)
         with self._policy_lock:
-            layer = self._policy_target(region, ref, version)
+            layer = self._policy_target(scope, ref, version)
             self._check_policy_revision(layer, revision_id)
             remaining = [statement for statement in layer.policy if statement["Sid"] != statement_id]
             if len(remaining) == len(layer.policy):
@@ -163,11 +164,11 @@ class LayerService:
             layer.policy_revision_id = str(uuid.uuid4())
             self._store.replace(layer)
 
-    def _policy_target(self, region: str, ref: LayerRef, version: int) -> LayerVersion:
+    def _policy_target(self, scope: Scope, ref: LayerRef, version: int) -> LayerVersion:
         _check_version(version)
-        layer = self._store.get(region, ref.name, version) if self._in_scope(region, ref) else None
+        layer = self._store.get(scope, ref.name, version) if self._in_scope(scope, ref) else None
         if layer is None:
-            arn = layer_arn(ref.region or region, ref.account or self._account, ref.name, version)
+            arn = layer_arn(ref.region or scope.region, ref.account or scope.account, ref.name, version)
             raise ResourceNotFoundException(f"Layer version {arn} does not exist.")
         return layer
 
@@ -177,18 +178,20 @@ class LayerService:
             raise PreconditionFailedException(_WRONG_POLICY_REVISION)
 
     # -- functions ---------------------------------------------------------------------------------------------------
-    def resolve_for_function(self, region: str, arns: list[str]) -> list[dict[str, Any]]:
-        """A function's `Layers` (already checked for form, count and duplicates) as stored with the function."""
+    def resolve_for_function(self, scope: Scope, arns: list[str]) -> list[dict[str, Any]]:
+        """A function's `Layers` (already checked for form, count and duplicates) as stored with the function; only
+        the layers of the function's own account (the one in `scope`) are found."""
         resolved = []
         for arn in arns:
             parsed = parse_layer_version_arn(arn, field="layers", max_length=2048)
-            if parsed is not None and parsed[0].region != region:
+            if parsed is not None and parsed[0].region != scope.region:
                 raise InvalidParameterValueException(
-                    f"Layers are not in the same region as the function. Layers are expected to be in region {region}."
+                    "Layers are not in the same region as the function. "
+                    f"Layers are expected to be in region {scope.region}."
                 )
             layer = None
-            if parsed is not None and parsed[0].account == self._account and parsed[1] >= 1:
-                layer = self._store.get(region, parsed[0].name, parsed[1])
+            if parsed is not None and parsed[0].account == scope.account and parsed[1] >= 1:
+                layer = self._store.get(scope, parsed[0].name, parsed[1])
             if layer is None:
                 raise InvalidParameterValueException(f"Layer version {arn} does not exist.")
             resolved.append(
@@ -226,11 +229,13 @@ class LayerService:
         return self._store.referenced_code() | used
 
     # -- helpers -----------------------------------------------------------------------------------------------------
-    def _in_scope(self, region: str, ref: LayerRef) -> bool:
-        return (ref.region is None or ref.region == region) and (ref.account is None or ref.account == self._account)
+    @staticmethod
+    def _in_scope(scope: Scope, ref: LayerRef) -> bool:
+        region_ok = ref.region is None or ref.region == scope.region
+        return region_ok and (ref.account is None or ref.account == scope.account)
 
-    def _check_scope(self, region: str, ref: LayerRef) -> None:
-        if not self._in_scope(region, ref):
+    def _check_scope(self, scope: Scope, ref: LayerRef) -> None:
+        if not self._in_scope(scope, ref):
             raise ResourceNotFoundException(_NOT_FOUND)
 
 

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from lamina.model.arns import LATEST, FunctionRef, merge_qualifier, parse_function_name
+from lamina.model.keys import FunctionKey, Scope
 from lamina.control.policy_targets import PolicyTargets, TargetMissing
 from lamina.control.validation import LAMBDA
 from lamina.errors import (
@@ -51,7 +52,7 @@ _REMOVE_REVISION = (
     "the latest Revision Id"
 )
 
-PolicyKey = tuple[str, str, str]  # (region, function name, qualifier or "" for the unqualified function)
+PolicyKey = tuple[FunctionKey, str]  # (function, qualifier or "" for the unqualified function)
 
 
 class PermissionService:
@@ -66,23 +67,24 @@ class PermissionService:
         the same name must not inherit it)."""
         for policy in self._store.all_policies():
             try:
-                self._targets.arn_of(policy.region, FunctionRef(policy.name), policy.qualifier or None)
+                self._targets.arn_of(policy.key.scope, FunctionRef(policy.name), policy.qualifier or None)
             except TargetMissing:
-                self._store.forget(policy.region, policy.name, policy.qualifier)
+                self._store.forget(policy.key, policy.qualifier)
                 continue
-            self._policies[(policy.region, policy.name, policy.qualifier)] = policy
+            self._policies[(policy.key, policy.qualifier)] = policy
 
     # -- operations ------------------------------------------------------------------------------------------------
-    def add(self, region: str, function_name: str, query_qualifier: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    def add(self, scope: Scope, function_name: str, query_qualifier: str | None, body: dict[str, Any]) -> dict[str, Any]:
         """AddPermission: the statement added, as AWS returns it."""
         LAMBDA.check("AddPermission", {**body, "Qualifier": query_qualifier})
         ref = parse_function_name(function_name)
         qualifier = merge_qualifier(ref, query_qualifier)
         if qualifier == LATEST:
             raise InvalidParameterValueException(_NO_LATEST)
-        key = (region, ref.name, qualifier or "")
+        function = scope.function(ref.name)
+        key = (function, qualifier or "")
         try:
-            with self._targets.revising(region, ref, qualifier) as target:
+            with self._targets.revising(scope, ref, qualifier) as target:
                 with self._guard:
                     policy = self._policies.get(key)
                     expected = policy.revision_id if policy is not None else target.current
@@ -96,7 +98,7 @@ class PermissionService:
                             "or remove the existing statement."
                         )
                     statement = build_statement(body, target.arn)
-                    updated = StoredPolicy(region, ref.name, key[2], target.new, (*statements, statement))
+                    updated = StoredPolicy(*function, key[1], target.new, (*statements, statement))
                     size = len(policy_json(updated).encode())
                     if size > MAX_POLICY_BYTES:
                         raise PolicyLengthExceededException(
@@ -107,30 +109,31 @@ class PermissionService:
             raise _add_not_found(missing) from missing
         return {"Statement": _compact(statement)}
 
-    def get(self, region: str, function_name: str, query_qualifier: str | None) -> dict[str, Any]:
+    def get(self, scope: Scope, function_name: str, query_qualifier: str | None) -> dict[str, Any]:
         """GetPolicy: the whole document as a JSON string, and the policy's RevisionId."""
         LAMBDA.check("GetPolicy", {"Qualifier": query_qualifier})
         ref = parse_function_name(function_name)
         qualifier = _unqualified_if_latest(merge_qualifier(ref, query_qualifier))
         try:
-            self._targets.arn_of(region, ref, qualifier)
+            self._targets.arn_of(scope, ref, qualifier)
         except TargetMissing as missing:
             raise ResourceNotFoundException(_NO_RESOURCE) from missing
-        policy = self._policies.get((region, ref.name, qualifier or ""))
+        policy = self._policies.get((scope.function(ref.name), qualifier or ""))
         if policy is None:
             raise ResourceNotFoundException(_NO_RESOURCE)
         return {"Policy": policy_json(policy), "RevisionId": policy.revision_id}
 
     def remove(
-        self, region: str, function_name: str, statement_id: str, query_qualifier: str | None, revision_id: str | None
+        self, scope: Scope, function_name: str, statement_id: str, query_qualifier: str | None, revision_id: str | None
     ) -> None:
         """RemovePermission; the policy goes away with its last statement."""
         LAMBDA.check("RemovePermission", {"StatementId": statement_id, "Qualifier": query_qualifier})
         ref = parse_function_name(function_name)
         qualifier = _unqualified_if_latest(merge_qualifier(ref, query_qualifier))
-        key = (region, ref.name, qualifier or "")
+        function = scope.function(ref.name)
+        key = (function, qualifier or "")
         try:
-            with self._targets.revising(region, ref, qualifier) as target:
+            with self._targets.revising(scope, ref, qualifier) as target:
                 with self._guard:
                     policy = self._policies.get(key)
                     if policy is None:
@@ -140,21 +143,21 @@ class PermissionService:
                         raise ResourceNotFoundException(f"Statement {statement_id} is not found in resource policy.")
                     if revision_id is not None and revision_id != policy.revision_id:
                         raise PreconditionFailedException(_REMOVE_REVISION)
-                    self._save(key, StoredPolicy(region, ref.name, key[2], target.new, remaining))
+                    self._save(key, StoredPolicy(*function, key[1], target.new, remaining))
         except TargetMissing as missing:
             if missing.kind == "function":
                 raise ResourceNotFoundException(f"No policy found for: {missing.arn}") from missing
             raise _add_not_found(missing) from missing
 
-    def forget(self, region: str, name: str, qualifier: str | None = None) -> None:
+    def forget(self, function: FunctionKey, qualifier: str | None = None) -> None:
         """Drop the policies of a deleted function (qualifier None) or of one deleted version or alias."""
         with self._guard:
             if qualifier is None:
-                for key in [key for key in self._policies if key[:2] == (region, name)]:
+                for key in [key for key in self._policies if key[0] == function]:
                     del self._policies[key]
             else:
-                self._policies.pop((region, name, qualifier), None)
-        self._store.forget(region, name, qualifier)
+                self._policies.pop((function, qualifier), None)
+        self._store.forget(function, qualifier)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
     def _save(self, key: PolicyKey, policy: StoredPolicy) -> None:

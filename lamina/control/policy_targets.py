@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Iterator, Protocol
 
 from lamina.model.arns import LATEST, FunctionRef, function_arn, is_version
+from lamina.model.keys import Scope
 from lamina.control.functions import FunctionService
 
 
@@ -32,12 +33,13 @@ class TargetMissing(Exception):
 
 
 class PolicyTargets(Protocol):
-    def arn_of(self, region: str, ref: FunctionRef, qualifier: str | None) -> str:
-        """The ARN the target's statements name as their Resource; TargetMissing when it does not exist."""
+    def arn_of(self, scope: Scope, ref: FunctionRef, qualifier: str | None) -> str:
+        """The ARN the target's statements name as their Resource; TargetMissing when it does not exist (in the
+        caller's scope)."""
         ...
 
     def revising(
-        self, region: str, ref: FunctionRef, qualifier: str | None
+        self, scope: Scope, ref: FunctionRef, qualifier: str | None
     ) -> contextlib.AbstractContextManager[TargetRevision]:
         """Hold the target's update slot for a policy change; TargetMissing when it does not exist."""
         ...
@@ -50,32 +52,33 @@ def is_alias_name(qualifier: str) -> bool:
 class FunctionPolicyTargets:
     """Targets as FunctionService knows them: $LATEST, published versions and aliases."""
 
-    def __init__(self, functions: FunctionService, account: str) -> None:
+    def __init__(self, functions: FunctionService) -> None:
         self._functions = functions
-        self._account = account
 
-    def arn_of(self, region: str, ref: FunctionRef, qualifier: str | None) -> str:
-        scope_region = ref.region or region
-        if scope_region != region or (ref.account or self._account) != self._account:
-            raise TargetMissing("function", function_arn(scope_region, ref.account or self._account, ref.name))
-        if not self._functions.exists(region, ref.name):
-            raise TargetMissing("function", function_arn(region, self._account, ref.name))
+    def arn_of(self, scope: Scope, ref: FunctionRef, qualifier: str | None) -> str:
+        arn_region, arn_account = ref.region or scope.region, ref.account or scope.account
+        if arn_region != scope.region or arn_account != scope.account:
+            raise TargetMissing("function", function_arn(arn_region, arn_account, ref.name))
+        key = scope.function(ref.name)
+        if not self._functions.exists(key):
+            raise TargetMissing("function", key.arn())
         if qualifier is None or qualifier == LATEST:
-            return function_arn(region, self._account, ref.name)
-        arn = function_arn(region, self._account, ref.name, qualifier)
+            return key.arn()
+        arn = key.arn(qualifier)
         if is_version(qualifier):
-            if self._functions.version_config(region, ref.name, qualifier) is None:
+            if self._functions.version_config(key, qualifier) is None:
                 raise TargetMissing("version", arn)
-        elif not is_alias_name(qualifier) or self._functions.aliases.get(region, ref.name, qualifier) is None:
+        elif not is_alias_name(qualifier) or self._functions.aliases.get(key, qualifier) is None:
             raise TargetMissing("alias" if is_alias_name(qualifier) else "version", arn)
         return arn
 
     @contextlib.contextmanager
-    def revising(self, region: str, ref: FunctionRef, qualifier: str | None) -> Iterator[TargetRevision]:
-        arn = self.arn_of(region, ref, qualifier)
+    def revising(self, scope: Scope, ref: FunctionRef, qualifier: str | None) -> Iterator[TargetRevision]:
+        arn = self.arn_of(scope, ref, qualifier)
         if qualifier is None or qualifier == LATEST:
-            with self._functions.revising(region, FunctionRef(ref.name)) as (current, revision_id):
+            with self._functions.revising(scope, FunctionRef(ref.name)) as (current, revision_id):
                 yield TargetRevision(arn, current.revision_id, revision_id)
         else:
-            with self._functions.revising_qualified(region, ref.name, qualifier) as (current_revision, revision_id):
+            key = scope.function(ref.name)
+            with self._functions.revising_qualified(key, qualifier) as (current_revision, revision_id):
                 yield TargetRevision(arn, current_revision, revision_id)

@@ -12,6 +12,7 @@ from lamina.model.arns import FunctionRef, TaggableRef, function_arn, parse_tagg
 from lamina.control.functions import FunctionService
 from lamina.errors import InvalidParameterValueException, InvalidRequestContentException, ResourceNotFoundException
 from lamina.errors import validation_error
+from lamina.model.keys import FunctionKey, Scope
 from lamina.store.attachments import AttachmentStore
 
 MAX_TAGS = 50
@@ -28,8 +29,6 @@ _OTHER_KINDS = {
     "code-signing-config": "The Lambda code signing configuration {arn} can not be found.",
     "layer": "Layer not found: {arn}",
 }
-
-FunctionKey = tuple[str, str]
 
 
 def check_create_tags(tags: Any) -> dict[str, str]:
@@ -65,83 +64,84 @@ def check_tags(tags: Any) -> dict[str, str]:
 
 
 class TagService:
-    def __init__(self, store: AttachmentStore, functions: FunctionService, account: str) -> None:
+    def __init__(self, store: AttachmentStore, functions: FunctionService) -> None:
         self._store = store
         self._functions = functions
-        self._account = account
         self._tags: dict[FunctionKey, dict[str, str]] = {}
         self._guard = threading.Lock()
 
     def load(self) -> None:
         """Read every function's tags; tags left by a function whose deletion was interrupted are dropped."""
-        for (region, name), tags in self._store.all_tags().items():
-            if self._functions.exists(region, name):
-                self._tags[(region, name)] = tags
+        for key, tags in self._store.all_tags().items():
+            if self._functions.exists(key):
+                self._tags[key] = tags
             else:
-                self._store.forget(region, name)
+                self._store.forget(key)
 
     # -- reads ---------------------------------------------------------------------------------------------------
-    def tags_of(self, region: str, name: str) -> dict[str, str]:
-        return dict(self._tags.get((region, name), {}))
+    def tags_of(self, key: FunctionKey) -> dict[str, str]:
+        return dict(self._tags.get(key, {}))
 
-    def list(self, region: str, resource: str) -> dict[str, str]:
-        ref = self._function(region, parse_taggable_arn(resource))
-        return self.tags_of(region, ref.name)
+    def list(self, scope: Scope, resource: str) -> dict[str, str]:
+        _, key = self._function(scope, parse_taggable_arn(resource))
+        return self.tags_of(key)
 
     # -- writes --------------------------------------------------------------------------------------------------
-    def attach_initial(self, region: str, name: str, tags: dict[str, str]) -> None:
+    def attach_initial(self, key: FunctionKey, tags: dict[str, str]) -> None:
         """CreateFunction's `Tags` (checked with check_create_tags): a new function starts with exactly these."""
         with self._guard:
-            self._store.put_tags(region, name, tags)
-            self._tags[(region, name)] = dict(tags)
+            self._store.put_tags(key, tags)
+            self._tags[key] = dict(tags)
 
-    def tag(self, region: str, resource: str, tags: Any) -> None:
+    def tag(self, scope: Scope, resource: str, tags: Any) -> None:
         if tags is not None:
             _require_string_map(tags)
         target = parse_taggable_arn(resource)
         if tags is None:
             raise validation_error(None, "tags", "Member must not be null")
-        ref = self._function(region, target)
+        ref, key = self._function(scope, target)
         if not tags:
             raise InvalidParameterValueException(_EMPTY)
-        merged = self.tags_of(region, ref.name) | check_tags(tags)
+        merged = self.tags_of(key) | check_tags(tags)
         if len(merged) > MAX_TAGS:
             raise InvalidParameterValueException(_TOO_MANY)
-        self._replace(region, ref, merged)
+        self._replace(scope, ref, merged)
 
-    def untag(self, region: str, resource: str, keys: list[str] | None) -> None:
+    def untag(self, scope: Scope, resource: str, keys: list[str] | None) -> None:
         target = parse_taggable_arn(resource)
         if not keys:
             raise validation_error(None, "tagKeys", "Member must not be null")
-        ref = self._function(region, target)
-        current = self.tags_of(region, ref.name)
+        ref, function = self._function(scope, target)
+        current = self.tags_of(function)
         remaining = {key: value for key, value in current.items() if key not in keys}
         if remaining != current:
-            self._replace(region, ref, remaining)
+            self._replace(scope, ref, remaining)
 
-    def forget(self, region: str, name: str) -> None:
+    def forget(self, key: FunctionKey) -> None:
         with self._guard:
-            self._store.put_tags(region, name, {})
-            self._tags.pop((region, name), None)
+            self._store.put_tags(key, {})
+            self._tags.pop(key, None)
 
     # -- helpers -------------------------------------------------------------------------------------------------
-    def _function(self, region: str, target: TaggableRef) -> FunctionRef:
-        """The unqualified function a tagging call names, or AWS's error for a version, alias or other resource."""
+    def _function(self, scope: Scope, target: TaggableRef) -> tuple[FunctionRef, FunctionKey]:
+        """The unqualified function a tagging call names, or AWS's error for a version, alias, other resource, or a
+        function of another account or region than the caller's."""
         if target.kind != "function":
             raise ResourceNotFoundException(_OTHER_KINDS[target.kind].format(arn=target.arn))
         if target.qualifier is not None:
             raise InvalidParameterValueException(_QUALIFIED)
         ref = FunctionRef(target.name, region=target.region, account=target.account)
-        if target.region != region or target.account != self._account:
+        if target.region != scope.region or target.account != scope.account:
             raise ResourceNotFoundException(
                 f"Function not found: {function_arn(target.region, target.account, target.name)}"
             )
-        self._functions.current(region, ref)
-        return ref
+        key = scope.function(target.name)
+        self._functions.current(key)
+        return ref, key
 
-    def _replace(self, region: str, ref: FunctionRef, tags: dict[str, str]) -> None:
+    def _replace(self, scope: Scope, ref: FunctionRef, tags: dict[str, str]) -> None:
         """Store the new tags and give the function a new RevisionId, under the function's update slot."""
-        with self._functions.revising(region, ref):
+        with self._functions.revising(scope, ref) as (current, _):
             with self._guard:
-                self._store.put_tags(region, ref.name, tags)
-                self._tags[(region, ref.name)] = tags
+                self._store.put_tags(current.key, tags)
+                self._tags[current.key] = tags

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.model import ServiceModel
 
-from lamina.control.runtimes_catalog import (
+from lamina.control.runtime_identifiers import (
     KNOWN_RUNTIMES,
     LIST_FILTER_RUNTIMES,
     SUPPORTED_RUNTIMES,
@@ -51,7 +51,7 @@ LAMBDA_OVERRIDES: dict[str, Override] = {
         "FunctionName", "NamespacedFunctionName", "UnqualifiedFunctionName", "FunctionUrlFunctionName",
         "LayerNameOrArn", "LayerVersionNumber", "TaggableResource", "Tags", "TagKeyList",
     )},
-    # a service rule (supported, deprecated, unknown: InvalidParameterValueException), `runtimes_catalog.py`
+    # a service rule (supported, deprecated, unknown: InvalidParameterValueException), `runtime_identifiers.py`
     "Runtime": Override(enum=()),
     "ListLayers.CompatibleRuntime": _RUNTIME_FILTER,
     "ListLayerVersions.CompatibleRuntime": _RUNTIME_FILTER,

@@ -10,23 +10,23 @@
 
 The gateway makes the request's RequestContext once and hands it to the app; each app serialises its errors in its
 own protocol (`on_error`, also for the HTTP layer's refusals).
+
+Only the default app is known at construction: the routing tables of the other services (signing names, X-Amz-Target
+prefixes, query API versions and actions) come from their botocore models, so they are built on the first request that
+needs them (see `Gateway`), not at start-up.
 """
 from __future__ import annotations
 
 import re
-from typing import Iterable, Protocol
+import threading
+from typing import Iterable, Protocol, Sequence
 from urllib.parse import parse_qs
 
 from lamina.gateway.context import RequestContext
 from lamina.gateway.unserved import query_parameters
-from lamina.http.server import (
-    ConnectionLimiter,
-    HandlerResult,
-    HttpLimits,
-    HttpProtocol,
-    Request,
-    Response,
-)
+from lamina.http.limits import ConnectionLimiter, HttpLimits
+from lamina.http.messages import HandlerResult, Request, Response
+from lamina.http.protocol import HttpProtocol
 
 #: The region and service of a SigV4 credential scope: `Credential=AKID/20261201/us-east-1/lambda/aws4_request`.
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
@@ -38,7 +38,8 @@ FUNCTION_URL_MARK = ".lambda-url."
 class ServiceApp(Protocol):
     """One AWS service on Lamina's port."""
 
-    signing_name: str
+    @property
+    def signing_name(self) -> str: ...
 
     def handle(self, request: Request, context: RequestContext) -> HandlerResult: ...
 
@@ -83,7 +84,45 @@ def signing_scope(request: Request) -> tuple[str, str] | None:
     return None
 
 
+class _RoutingTables:
+    """Which app serves a signing name, an X-Amz-Target prefix, a query API version or a query action."""
+
+    __slots__ = ("by_signing_name", "by_target", "by_version", "by_action")
+
+    def __init__(self, apps: Sequence[ServiceApp]) -> None:
+        """Reads every app's signing name and description: for an unserved service, that loads its model."""
+        self.by_signing_name = {app.signing_name: app for app in apps}
+        self.by_target: dict[str, ServiceApp] = {}
+        self.by_version: dict[str, ServiceApp] = {}
+        self.by_action: dict[str, ServiceApp] = {}
+        shared: set[str] = set()
+        for app in apps:
+            description = getattr(app, "description", None)
+            if description is None:
+                continue
+            if description.target_prefix:
+                self.by_target[description.target_prefix] = app
+            if description.api_version:
+                self.by_version[description.api_version] = app
+                for action in description.operations:
+                    if action in self.by_action:
+                        shared.add(action)
+                    self.by_action[action] = app
+        for action in shared:  # an action two query services share tells neither apart
+            del self.by_action[action]
+
+
 class Gateway:
+    """Dispatches each request to its service app.
+
+    Construction reads nothing of `services`: what the Lambda service needs is routed without them (the default app
+    serves its own signing name, and unsigned requests other than to `/` with an X-Amz-Target, `Version` or `Action`).
+    The first request that needs the other services' routing tables (signed for another service, or to `/` with one of
+    those) builds them, once, under a lock: with the unserved services that loads their four botocore models, a
+    one-time ~50 ms on the event loop, paid by a rare request (a client of a service not served yet) rather than by
+    every start-up.
+    """
+
     def __init__(
         self,
         default: ServiceApp,
@@ -94,29 +133,23 @@ class Gateway:
         function_urls: ServiceApp | None = None,
     ) -> None:
         self._default = default
+        self._default_signing_name = default.signing_name
         self._account = account
         self._default_region = default_region
         self.function_urls: ServiceApp = function_urls or UnknownFunctionUrls()
-        apps = [default, *services]
-        self._by_signing_name = {app.signing_name: app for app in apps}
-        self._by_target: dict[str, ServiceApp] = {}
-        self._by_version: dict[str, ServiceApp] = {}
-        self._by_action: dict[str, ServiceApp] = {}
-        shared: set[str] = set()
-        for app in apps:
-            description = getattr(app, "description", None)
-            if description is None:
-                continue
-            if description.target_prefix:
-                self._by_target[description.target_prefix] = app
-            if description.api_version:
-                self._by_version[description.api_version] = app
-                for action in description.operations:
-                    if action in self._by_action:
-                        shared.add(action)
-                    self._by_action[action] = app
-        for action in shared:  # an action two query services share tells neither apart
-            del self._by_action[action]
+        self._apps: tuple[ServiceApp, ...] = (default, *services)
+        self._tables: _RoutingTables | None = None
+        self._building = threading.Lock()
+
+    def _routing(self) -> _RoutingTables:
+        """The routing tables of every app, built by the first caller (the others wait for it)."""
+        tables = self._tables
+        if tables is None:
+            with self._building:
+                tables = self._tables
+                if tables is None:
+                    tables = self._tables = _RoutingTables(self._apps)
+        return tables
 
     def protocol(self, limits: HttpLimits, connections: ConnectionLimiter | None = None) -> HttpProtocol:
         """The protocol of one API connection."""
@@ -138,7 +171,9 @@ class Gateway:
         region = self._default_region
         if scope is not None:
             region = scope[0]
-            app = self._by_signing_name.get(scope[1])
+            if scope[1] == self._default_signing_name:
+                return self._default, region  # Lambda's own requests never need the other services' tables
+            app = self._routing().by_signing_name.get(scope[1])
             if app is not None:
                 return app, region
         if request.path == "/":
@@ -150,13 +185,16 @@ class Gateway:
     def _by_protocol(self, request: Request) -> ServiceApp | None:
         target = request.headers.get("x-amz-target")
         if target is not None:
-            return self._by_target.get(target.partition(".")[0])
+            return self._routing().by_target.get(target.partition(".")[0])
         parameters = query_parameters(request)
         version = (parameters.get("Version") or [""])[-1]
-        if version in self._by_version:
-            return self._by_version[version]
         action = (parameters.get("Action") or [""])[-1]
-        return self._by_action.get(action)
+        if not version and not action:
+            return None  # no service has an empty API version or action: nothing to look up
+        tables = self._routing()
+        if version in tables.by_version:
+            return tables.by_version[version]
+        return tables.by_action.get(action)
 
     def handle(self, request: Request) -> HandlerResult:
         app, region = self.dispatch(request)

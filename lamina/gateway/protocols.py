@@ -6,7 +6,7 @@ import json
 import uuid
 from xml.sax.saxutils import escape
 
-from lamina.http.server import Response
+from lamina.http.messages import Response
 
 
 class AwsError(Exception):

@@ -16,7 +16,7 @@ import time
 from typing import Callable, Iterator
 
 from lamina.errors import PlatformError
-from lamina.http.server import Response
+from lamina.http.messages import Response
 from lamina.model.invocation import Invocation, InvocationOutcome, InvocationReport, platform_error
 from lamina.runtime_api.events import event_response
 from lamina.runtime_api.server import MAX_RESPONSE_BYTES, RuntimeApiEndpoint

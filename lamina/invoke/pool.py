@@ -2,6 +2,8 @@
 
 A lease is an async context manager: whatever happens inside (success, function error, timeout, crash, the
 caller going away), leaving it returns a healthy environment to the idle stack or disposes of a dead one.
+The pool assigns every environment: a concurrency lease counted as provisioned is served from the version's
+provisioned environments (lamina/invoke/provisioned.py), any other from the idle stacks or a new environment.
 """
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, ContextManager
+from typing import AsyncContextManager, Callable, ContextManager, Protocol
 
 from lamina.model.function import FunctionConfig
+from lamina.model.keys import FunctionKey
 from lamina.errors import TooManyRequestsException
 from lamina.logs.format import stream_name
 from lamina.runtimes.registry import RuntimeCatalog
@@ -27,14 +30,22 @@ from lamina.sandbox.host_slot import HostSlot
 from lamina.sandbox.network import NetworkPool
 from lamina.sandbox.teardown import TeardownThread
 
-PoolKey = tuple[str, str, str, str]
+PoolKey = tuple[FunctionKey, str, str]  # (function, version, environment fingerprint)
 #: How long an environment must have been idle before the idle-memory cap may stop it.
 IDLE_CAP_GRACE_SECONDS = 5.0
 log = logging.getLogger(__name__)
 
 
+class ProvisionedEnvironments(Protocol):
+    """The provisioned environments the pool hands out (lamina/invoke/provisioned.py's ProvisionedCapacity)."""
+
+    def take(self, config: FunctionConfig) -> AsyncContextManager[ExecutionEnvironment] | None:
+        """A lease on a free provisioned environment of this version, or None when none is free."""
+        ...
+
+
 def pool_key(config: FunctionConfig) -> PoolKey:
-    return (config.region, config.name, config.version, config.environment_fingerprint)
+    return (config.key, config.version, config.environment_fingerprint)
 
 
 class UidAllocator:
@@ -115,8 +126,20 @@ class EnvironmentPool:
         self._retired: set[ExecutionEnvironment] = set()
         self._uids = UidAllocator(slot.first_uid, slot.uid_count) if slot is not None else None
         self._networks = networks
+        self._provisioned: ProvisionedEnvironments | None = None
 
-    def lease(self, config: FunctionConfig) -> EnvironmentLease:
+    def serve_provisioned_from(self, provisioned: ProvisionedEnvironments) -> None:
+        self._provisioned = provisioned
+
+    def lease(
+        self, config: FunctionConfig, *, provisioned: bool = False
+    ) -> EnvironmentLease | AsyncContextManager[ExecutionEnvironment]:
+        """An environment for one invocation. `provisioned`: its concurrency lease counted against the version's
+        provisioned environments, so one of them serves it (an on-demand one only if that one just died)."""
+        if provisioned and self._provisioned is not None:
+            taken = self._provisioned.take(config)
+            if taken is not None:
+                return taken
         return EnvironmentLease(self, config)
 
     async def _acquire(self, config: FunctionConfig) -> ExecutionEnvironment:
@@ -191,12 +214,12 @@ class EnvironmentPool:
                 self._uids.give_back(environment.uid)
             self._reclaimed.set()
 
-    def retire(self, region: str, name: str, version: str | None = None) -> None:
+    def retire(self, key: FunctionKey, version: str | None = None) -> None:
         """After an update or delete of one version (None: every version of the function): idle environments stop
         now, busy ones when their invocation ends."""
         for environment in list(self._all):
             config = environment.config
-            if config.region == region and config.name == name and version in (None, config.version):
+            if config.key == key and version in (None, config.version):
                 if environment.state in (EnvironmentState.BUSY, EnvironmentState.STARTING):
                     # Its invocation finishes on the code it started with; then it goes.
                     self._retired.add(environment)

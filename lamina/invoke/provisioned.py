@@ -3,7 +3,8 @@
 Each provisioned-concurrency config (on a version or an alias) becomes an Allocation bound to the version it
 resolves to. The allocation starts its environments in the background (IN_PROGRESS), reports READY once all
 of them finished their init phase, or FAILED when an init fails. Invocations of that version take a free
-allocated environment first (ProvisionedLease); when none is free they spill over to on-demand environments.
+allocated environment first: the concurrency limits count them (`ready`), the pool hands them out (`take`,
+a ProvisionedLease); when none is free invocations spill over to on-demand environments.
 An environment that dies (timeout, crash) is replaced at once, or by the periodic `upkeep` when it died idle.
 """
 from __future__ import annotations
@@ -15,11 +16,12 @@ import time
 from types import TracebackType
 
 from lamina.model.function import FunctionConfig
+from lamina.model.keys import FunctionKey
 from lamina.invoke.pool import EnvironmentPool
 from lamina.invoke.environment import INIT_TIMEOUT_SECONDS, EnvironmentState, ExecutionEnvironment
 
-TargetKey = tuple[str, str, str]  # (region, name, qualifier the config was put on)
-VersionKey = tuple[str, str, str]  # (region, name, version)
+TargetKey = tuple[FunctionKey, str]  # (function, qualifier the config was put on)
+VersionKey = tuple[FunctionKey, str]  # (function, version)
 INIT_POLL_SECONDS = 0.02
 _log = logging.getLogger("lamina.provisioned")
 
@@ -137,7 +139,7 @@ class Allocation:
 
 
 class LeaseState(enum.Enum):
-    TAKEN = "taken"  # handed to a concurrency lease, not used yet
+    TAKEN = "taken"  # handed out by the pool, not entered yet
     ENTERED = "entered"  # an invocation runs in it
     RETURNED = "returned"  # back with its allocation: never returned twice
 
@@ -151,11 +153,6 @@ class ProvisionedLease:
         self._allocation = allocation
         self._environment = environment
         self._state = LeaseState.TAKEN
-
-    def abandon(self) -> None:
-        if self._state is LeaseState.TAKEN:
-            self._state = LeaseState.RETURNED
-            self._allocation.give_back(self._environment, failed=False)
 
     async def __aenter__(self) -> ExecutionEnvironment:
         self._state = LeaseState.ENTERED
@@ -209,11 +206,20 @@ class ProvisionedCapacity:
     def allocation(self, target: TargetKey) -> Allocation | None:
         return self._by_target.get(target)
 
+    def ready(self, config: FunctionConfig) -> int:
+        """Initialised environments of this version, busy or free (what provisioned leases are counted against)."""
+        allocation = self._serving(config)
+        return allocation.allocated if allocation is not None else 0
+
     def take(self, config: FunctionConfig) -> ProvisionedLease | None:
+        allocation = self._serving(config)
+        return allocation.take() if allocation is not None else None
+
+    def _serving(self, config: FunctionConfig) -> Allocation | None:
         allocation = self._by_version.get(_version_key(config))
         if allocation is None or not _same_version(allocation.config, config):
             return None
-        return allocation.take()
+        return allocation
 
     def upkeep(self) -> None:
         """Replace environments that died while idle."""
@@ -226,7 +232,7 @@ class ProvisionedCapacity:
 
 
 def _version_key(config: FunctionConfig) -> VersionKey:
-    return (config.region, config.name, config.version)
+    return (config.key, config.version)
 
 
 def _same_version(a: FunctionConfig, b: FunctionConfig) -> bool:

@@ -5,6 +5,7 @@ import os
 import time
 
 from lamina.model.function import FunctionConfig
+from lamina.model.keys import FunctionKey
 from lamina.invoke.concurrency import ConcurrencyLease, ConcurrencyLimits
 from lamina.model.invocation import Invocation, InvocationOutcome
 from lamina.invoke.pool import EnvironmentPool
@@ -19,9 +20,16 @@ def new_trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{random[:24]};Parent={random[24:40]};Sampled=0"
 
 
-def function_log_key(region: str, name: str) -> str:
-    """Where a function's logs live in the log store (functions are regional, like on AWS)."""
-    return f"{region}/{name}"
+def function_log_key(key: FunctionKey) -> str:
+    """Where a function's logs live in the log store: under its account and region (functions are regional, like
+    on AWS)."""
+    return f"{key.account}/{key.region}/{key.name}"
+
+
+def move_legacy_logs(logs: LogStore, account: str) -> int:
+    """Once, at start-up: logs written before the key carried the account (`<region>/<name>`) are the configured
+    account's; move them under their key, so no stored log is lost. Returns how many functions' logs moved."""
+    return logs.rename_keys(lambda key: f"{account}/{key}" if key.count("/") == 1 else None)
 
 
 class InvocationService:
@@ -52,13 +60,13 @@ class InvocationService:
             cognito_identity=cognito_identity,
         )
         async with concurrency_lease or self._concurrency.acquire(config) as slot:
-            async with slot.provisioned or self._pool.lease(config) as environment:
+            async with self._pool.lease(config, provisioned=slot.provisioned) as environment:
                 environment.invoke(invocation)
                 outcome = await invocation.future
         log = self._invocation_log(config, invocation)
         assert invocation.report is not None
         outcome.duration_ms = invocation.report.duration_ms
-        self._logs.append(function_log_key(config.region, config.name), environment.log_stream, log.getvalue())
+        self._logs.append(function_log_key(config.key), environment.log_stream, log.getvalue())
         if want_log_tail:
             outcome.log_tail = log.tail_base64()
         return outcome

@@ -13,6 +13,7 @@ files: `lamina logs --follow` can run in another process with its own `LogStore`
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -22,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 from urllib.parse import unquote
 
 MIB = 1 << 20
@@ -127,6 +128,41 @@ class LogStore:
             self._wake.set()
         else:
             self._remove_doomed()
+
+    def rename_keys(self, new_key: Callable[[str], str | None]) -> int:
+        """Move each function's logs to the key `new_key(key)` names (None: they stay), by renaming its directory; a
+        one-time migration at start-up, before `start()` and any append. Returns how many functions' logs moved.
+
+        Should the new key's directory exist already, the files are moved into it one by one (stream files are unique
+        per environment); a file of the same name there stays behind, in the old directory, rather than be lost.
+        """
+        moved = 0
+        with self._io_lock:
+            try:
+                with os.scandir(self._root) as scan:
+                    entries = [entry for entry in scan if entry.is_dir(follow_symlinks=False)]
+            except FileNotFoundError:
+                return 0
+            for entry in sorted(entries, key=lambda entry: entry.name):
+                key = unquote(entry.name)
+                target = new_key(key)
+                if target is None or target == key:
+                    continue
+                destination = self._directory(target)
+                if not destination.exists():
+                    os.rename(entry.path, destination)
+                else:
+                    source = Path(entry.path)
+                    for path in list(source.iterdir()):
+                        if not (destination / path.name).exists():
+                            path.rename(destination / path.name)
+                    with contextlib.suppress(OSError):
+                        source.rmdir()
+                for stale in (key, target):
+                    self._usage.pop(stale, None)
+                    self._segments = {k: v for k, v in self._segments.items() if k[0] != stale}
+                moved += 1
+        return moved
 
     def _remove_doomed(self) -> None:
         with self._lock:

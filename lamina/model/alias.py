@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.model.arns import function_arn
+from lamina.model.keys import FunctionKey
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,11 @@ class AliasConfig:
     #: AdditionalVersionWeights: version -> share of invocations (0.0-1.0); AWS allows one entry.
     additional_weights: dict[str, float] = field(default_factory=dict)
     revision_id: str = ""
+
+    @property
+    def key(self) -> FunctionKey:
+        """The function the alias belongs to."""
+        return FunctionKey(self.account, self.region, self.function_name)
 
     @property
     def arn(self) -> str:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from lamina.model.arns import LATEST, function_arn
+from lamina.model.keys import FunctionKey
 
 
 #: Record fields that change without changing what a version runs.
@@ -59,6 +60,11 @@ class FunctionConfig:
     layers: list[dict[str, Any]] = field(default_factory=list)
     #: DeadLetterConfig.TargetArn: where failed asynchronous events go (an SQS queue or SNS topic ARN).
     dead_letter_target: str | None = None
+
+    @functools.cached_property
+    def key(self) -> FunctionKey:
+        """The function this version belongs to (cached: the invoke path files leases and counts under it)."""
+        return FunctionKey(self.account, self.region, self.name)
 
     @property
     def arn(self) -> str:

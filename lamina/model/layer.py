@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.model.arns import layer_arn
+from lamina.model.keys import Scope
 
 
 @dataclass
@@ -29,6 +30,11 @@ class LayerVersion:
     compatible_architectures: list[str] | None = None
     policy: list[dict[str, Any]] = field(default_factory=list)
     policy_revision_id: str | None = None
+
+    @property
+    def scope(self) -> Scope:
+        """The account and region the layer belongs to."""
+        return Scope(self.account, self.region)
 
     @property
     def layer_arn(self) -> str:

@@ -1,7 +1,7 @@
 """How an invocation is framed for a runtime: the answer to its `GET /runtime/invocation/next`."""
 from __future__ import annotations
 
-from lamina.http.server import Response
+from lamina.http.messages import Response
 from lamina.model.invocation import Invocation
 
 

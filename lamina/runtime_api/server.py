@@ -4,6 +4,13 @@ Each environment gets its own listener: normally 127.0.0.1:9001 inside the envir
 namespace (sandbox/network.py), which nothing else can reach. On a host without network namespaces it is an
 ephemeral port on the shared loopback, and only connections from the environment's own uid are accepted
 (see peer.py), so no runtime can fetch or answer another environment's invocations.
+
+A response posted with `Lambda-Runtime-Function-Response-Mode: streaming` goes to the target as a `ResponseStream`
+(streaming.py) as soon as its head arrives: a chunked body is forwarded as it is received (the HTTP layer's
+streamed request bodies), with the function's mid-stream error in its trailers, and the runtime is answered once
+its body ended (202, or 413 past the size limit). Every other response is read whole and handed over as bytes, as
+before. A target without `invocation_stream` (an environment not wired for streaming yet) gets streaming-mode
+responses read whole through `invocation_response`, as before too.
 """
 from __future__ import annotations
 
@@ -12,8 +19,15 @@ import json
 import socket
 from typing import Protocol
 
-from lamina.http.server import BodyTooLarge, HttpError, HttpProtocol, Request, Response
+from lamina.http.messages import BodyTooLarge, HttpError, Request, Response
+from lamina.http.protocol import HttpProtocol
 from lamina.runtime_api.peer import loopback_socket_uid
+from lamina.runtime_api.streaming import (
+    STREAM_DEFAULT_CONTENT_TYPE,
+    ResponseStream,
+    StreamEnd,
+    StreamLimits,
+)
 
 PREFIX = "/2018-06-01/runtime/"
 MAX_RESPONSE_BYTES = 6291556
@@ -38,11 +52,21 @@ class RuntimeApiTarget(Protocol):
 
     def init_error(self, body: bytes, error_type: str) -> bool: ...
 
+    def invocation_stream(self, request_id: str, stream: ResponseStream) -> bool:
+        """A streamed response began for `request_id`: False if that is not the current invocation (the runtime is
+        answered 400 InvalidRequestID at once). Otherwise the target owns `stream`: it iterates it (or `discard`s
+        it), and `abort`s it if the invocation ends first. Called as soon as the request's head arrives."""
+        ...
+
 
 class RuntimeApiEndpoint:
-    def __init__(self, target: RuntimeApiTarget, expected_uid: int | None) -> None:
+    def __init__(
+        self, target: RuntimeApiTarget, expected_uid: int | None, stream_limits: StreamLimits = StreamLimits()
+    ) -> None:
         self._target = target
         self._expected_uid = expected_uid
+        self._stream_limits = stream_limits
+        self._streams = callable(getattr(target, "invocation_stream", None))
         self._server: asyncio.base_events.Server | None = None
         self.port = 0
 
@@ -57,6 +81,8 @@ class RuntimeApiEndpoint:
                 on_error=self._on_error,
                 accept=self._accept,
                 hold_pipelined=True,
+                body_limit=self._body_limit if self._streams else None,
+                stream_body=self._is_streamed if self._streams else None,
             ),
             **address,
         )
@@ -74,6 +100,22 @@ class RuntimeApiEndpoint:
         client = transport.get_extra_info("peername")[:2]
         server = transport.get_extra_info("sockname")[:2]
         return loopback_socket_uid(client, server) == self._expected_uid
+
+    @staticmethod
+    def _is_streamed(request: Request) -> bool:
+        """Asked for chunked requests only: a streaming-mode response is dispatched before its body."""
+        return (
+            request.headers.get("lambda-runtime-function-response-mode") == "streaming"
+            and request.method == "POST"
+            and request.path.endswith("/response")
+        )
+
+    def _body_limit(self, request: Request) -> int:
+        if request.headers.get("lambda-runtime-function-response-mode") == "streaming" and (
+            "transfer-encoding" in request.headers
+        ):
+            return self._stream_limits.http_limit
+        return MAX_RESPONSE_BYTES * 2
 
     @staticmethod
     def _on_error(request: Request, error: BaseException) -> Response:
@@ -105,6 +147,8 @@ class RuntimeApiEndpoint:
             mode = request.headers.get("lambda-runtime-function-response-mode")
             if mode is not None and mode != "streaming":
                 return _error(400, "InvalidFunctionResponseMode", f"Unsupported response mode {mode}")
+            if mode is not None and self._streams:
+                return self._stream_response(request, request_id)
             if len(request.body) > MAX_RESPONSE_BYTES:
                 self._target.response_too_large(request_id)
                 return _error(
@@ -122,3 +166,28 @@ class RuntimeApiEndpoint:
         if accepted:
             return _ACCEPTED
         return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
+
+    def _stream_response(self, request: Request, request_id: str) -> Response | asyncio.Future[Response]:
+        content_type = request.headers.get("content-type", STREAM_DEFAULT_CONTENT_TYPE)
+        if request.body_stream is not None:
+            stream = ResponseStream(request_id, content_type, request.body_stream, request.trailers, self._stream_limits)
+        else:  # streaming mode, but sent with a Content-Length
+            stream = ResponseStream.whole(request_id, content_type, request.body, self._stream_limits)
+        if not self._target.invocation_stream(request_id, stream):
+            return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
+        return asyncio.ensure_future(self._answer_stream(stream))
+
+    async def _answer_stream(self, stream: ResponseStream) -> Response:
+        """The runtime's answer, once its streamed body is over (as RAPID answers: after the copy ended)."""
+        outcome = await stream.finished()
+        if outcome.end is StreamEnd.OVERSIZED:
+            return _error(
+                413,
+                "RequestEntityTooLarge",
+                f"Exceeded maximum allowed payload size ({stream.limits.max_bytes} bytes).",
+            )
+        if outcome.end is StreamEnd.TRUNCATED:
+            return _error(400, "TruncatedHTTPRequest", "HTTP request detected as truncated")
+        if outcome.end is StreamEnd.ABORTED:
+            return _error(400, "InvalidRequestID", f"Invalid request ID: {stream.request_id}")
+        return _ACCEPTED

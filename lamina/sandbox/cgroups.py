@@ -1,8 +1,12 @@
-"""Memory, CPU and process-count limits for execution environments, and their freezer, on cgroup v1 or v2.
+"""Memory, CPU and process-count limits for execution environments, and their freezer: what cgroup v1 and v2 share.
 
 Every environment gets one group named after it under a parent group (`lamina`), so a
 restarted server can find and remove what a crashed one left behind. The freezer stops an
 idle environment between invocations (as AWS does) and makes a kill race-free against fork.
+
+This module holds what the rest of Lamina programs against (`Cgroup`, `CgroupDriver`, `ResourceLimits`, the
+constants) and the kill and teardown every version shares; each version's files live in `cgroup_v1.py` and
+`cgroup_v2.py`, and `cgroup_discovery.py` picks the version the host mounts.
 """
 from __future__ import annotations
 
@@ -74,7 +78,7 @@ class ResourceLimits:
         return min(10_000, max(1, round(100 * self.cpu_fraction)))
 
 
-def _write(path: Path, value: str | int) -> None:
+def write_value(path: Path, value: str | int) -> None:
     """One write(2) per value: cgroupfs rejects values split across writes."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
@@ -83,7 +87,8 @@ def _write(path: Path, value: str | int) -> None:
         os.close(fd)
 
 
-def _check_name(name: str) -> None:
+def check_group_name(name: str) -> None:
+    """Refuses a name that is not one directory entry (a parent or an environment's group)."""
     if not name or name in (".", "..") or "/" in name or "\0" in name:
         raise ValueError(f"invalid cgroup name {name!r}")
 
@@ -288,214 +293,3 @@ class CgroupDriver(ABC):
         for parent in self.parent_dirs:
             _rmdir(parent / FREEZE_HOLD)
             _rmdir(parent)
-
-
-class V1Cgroup(Cgroup):
-    def __init__(self, hierarchy_dirs: dict[str, Path], limits: ResourceLimits | None) -> None:
-        freezer_dir = hierarchy_dirs.get(FREEZER)
-        freezer = None if freezer_dir is None else FreezerSwitch(freezer_dir / "freezer.state", b"FROZEN", b"THAWED")
-        super().__init__(tuple(dict.fromkeys(hierarchy_dirs.values())), limits, freezer)
-        self._by_controller = hierarchy_dirs
-
-    def apply_cpu_limit(self) -> None:
-        cpu = self._by_controller.get("cpu")
-        if cpu is None or self.limits is None:
-            return
-        _write(cpu / "cpu.cfs_period_us", CPU_PERIOD_US)
-        _write(cpu / "cpu.cfs_quota_us", self.limits.cpu_quota_us)
-
-    def _lift_cpu_limit(self) -> None:
-        if "cpu" in self._by_controller:
-            _write(self._by_controller["cpu"] / "cpu.cfs_quota_us", -1)
-
-    def peak_memory_bytes(self) -> int | None:
-        return self._read_counter(self._by_controller["memory"] / "memory.max_usage_in_bytes")
-
-    def is_frozen(self) -> bool:
-        """Reading freezer.state is also what moves a v1 group from FREEZING to FROZEN."""
-        if self.freezer is None:
-            return False
-        try:
-            return self.freezer.path.read_text().strip() == "FROZEN"
-        except OSError:
-            return False
-
-
-class V1CgroupDriver(CgroupDriver):
-    """cgroup v1: one hierarchy per controller (cpu may be co-mounted with cpuacct)."""
-
-    version = 1
-
-    def __init__(self, hierarchies: dict[str, Path], parent: str = "lamina") -> None:
-        """`hierarchies` maps each available controller (and the freezer) to its mount point; memory is required."""
-        _check_name(parent)
-        if "memory" not in hierarchies:
-            raise CgroupUnavailable("cgroup v1 has no memory hierarchy")
-        self.controllers = frozenset(hierarchies) & frozenset(CONTROLLERS)
-        self._parents = {name: hierarchies[name] / parent for name in self.controllers}
-        self.parent_dirs = tuple(dict.fromkeys(self._parents.values()))
-        for path in self.parent_dirs:
-            try:
-                path.mkdir(exist_ok=True)
-            except OSError as error:
-                raise CgroupUnavailable(f"cannot create {path}: {error.strerror}") from None
-            if not os.access(path, os.W_OK):
-                raise CgroupUnavailable(f"{path} is not writable")
-        self._memsw = (self._parents["memory"] / "memory.memsw.limit_in_bytes").exists()
-        self.freezes = FREEZER in hierarchies and self._open_freezer(hierarchies[FREEZER] / parent)
-
-    def _open_freezer(self, parent: Path) -> bool:
-        """Use the freezer hierarchy if its parent group (and the frozen FREEZE_HOLD in it) can be made."""
-        try:
-            parent.mkdir(exist_ok=True)
-            (parent / FREEZE_HOLD).mkdir(exist_ok=True)
-            _write(parent / FREEZE_HOLD / "freezer.state", "FROZEN")
-        except OSError as error:
-            log.warning("cgroup freezer unusable (%s): idle environments keep running", error)
-            return False
-        self._parents[FREEZER] = parent
-        self.parent_dirs = tuple(dict.fromkeys((*self.parent_dirs, parent)))  # it may share a mount
-        return True
-
-    def create(self, name: str, limits: ResourceLimits) -> Cgroup:
-        _check_name(name)
-        group = V1Cgroup({controller: parent / name for controller, parent in self._parents.items()}, limits)
-        made: list[Path] = []
-        try:
-            for path in group.dirs:
-                path.mkdir()
-                made.append(path)
-            memory = group._by_controller["memory"]
-            _write(memory / "memory.limit_in_bytes", limits.memory_bytes)
-            if self._memsw:
-                _write(memory / "memory.memsw.limit_in_bytes", limits.memory_bytes)
-            if "cpu" in group._by_controller:
-                _write(group._by_controller["cpu"] / "cpu.shares", limits.cpu_shares)
-            if "pids" in group._by_controller:
-                _write(group._by_controller["pids"] / "pids.max", limits.pids_max)
-        except BaseException:
-            for path in reversed(made):
-                path.rmdir()
-            raise
-        return group
-
-    def attach(self, name: str) -> Cgroup:
-        _check_name(name)
-        return V1Cgroup({controller: parent / name for controller, parent in self._parents.items()}, None)
-
-
-class V2Cgroup(Cgroup):
-    def __init__(self, path: Path, limits: ResourceLimits | None, controllers: frozenset[str], freezes: bool) -> None:
-        super().__init__((path,), limits, FreezerSwitch(path / "cgroup.freeze", b"1", b"0") if freezes else None)
-        self.path = path
-        self._controllers = controllers
-
-    def apply_cpu_limit(self) -> None:
-        if "cpu" in self._controllers and self.limits is not None:
-            _write(self.path / "cpu.max", f"{self.limits.cpu_quota_us} {CPU_PERIOD_US}")
-
-    def _lift_cpu_limit(self) -> None:
-        if "cpu" in self._controllers:
-            _write(self.path / "cpu.max", f"max {CPU_PERIOD_US}")
-
-    def peak_memory_bytes(self) -> int | None:
-        return self._read_counter(self.path / "memory.peak")
-
-    def is_frozen(self) -> bool:
-        try:
-            return "frozen 1" in (self.path / "cgroup.events").read_text().splitlines()
-        except OSError:
-            return False
-
-    def kill_all(self) -> None:
-        kill_file = self.path / "cgroup.kill"
-        if self._destroyed or not kill_file.exists():
-            super().kill_all()
-            return
-        # Atomic, race-free against fork (Linux 5.14+), and it kills frozen members too; thaw for tidiness.
-        self._lift_cpu_limit_for_kill()
-        _write(kill_file, 1)
-        self.thaw()
-
-
-class V2CgroupDriver(CgroupDriver):
-    """cgroup v2: one unified hierarchy; controllers are enabled down to the parent group."""
-
-    version = 2
-
-    def __init__(self, mount: Path, parent: str = "lamina") -> None:
-        _check_name(parent)
-        try:
-            offered = set((mount / "cgroup.controllers").read_text().split())
-        except OSError as error:
-            raise CgroupUnavailable(f"cannot read {mount}/cgroup.controllers: {error.strerror}") from None
-        self.controllers = frozenset(CONTROLLERS) & offered
-        if "memory" not in self.controllers:
-            raise CgroupUnavailable(f"cgroup v2 at {mount} offers no memory controller")
-        self.parent = mount / parent
-        self.parent_dirs = (self.parent,)
-        enable = " ".join(f"+{name}" for name in sorted(self.controllers))
-        try:
-            enabled = {name.lstrip("+") for name in (mount / "cgroup.subtree_control").read_text().split()}
-            if not self.controllers <= enabled:
-                _write(mount / "cgroup.subtree_control", enable)
-            self.parent.mkdir(exist_ok=True)
-            _write(self.parent / "cgroup.subtree_control", enable)
-        except OSError as error:
-            raise CgroupUnavailable(f"cannot enable {enable} under {mount}: {error.strerror}") from None
-        self._swap = (self.parent / "memory.swap.max").exists()
-        self._oom_group = (self.parent / "memory.oom.group").exists()
-        self.freezes = (self.parent / "cgroup.freeze").exists()
-
-    def create(self, name: str, limits: ResourceLimits) -> Cgroup:
-        _check_name(name)
-        group = V2Cgroup(self.parent / name, limits, self.controllers, self.freezes)
-        group.path.mkdir()
-        try:
-            _write(group.path / "memory.max", limits.memory_bytes)
-            if self._swap:
-                _write(group.path / "memory.swap.max", 0)
-            if self._oom_group:
-                # An OOM kill takes the whole environment down, as AWS does.
-                _write(group.path / "memory.oom.group", 1)
-            if "pids" in self.controllers:
-                _write(group.path / "pids.max", limits.pids_max)
-            if "cpu" in self.controllers:
-                _write(group.path / "cpu.weight", limits.cpu_weight)
-        except BaseException:
-            group.path.rmdir()
-            raise
-        return group
-
-    def attach(self, name: str) -> Cgroup:
-        _check_name(name)
-        return V2Cgroup(self.parent / name, None, self.controllers, self.freezes)
-
-
-def open_cgroup_driver(parent: str = "lamina",
-                       mountinfo: Path = Path("/proc/self/mountinfo")) -> CgroupDriver:
-    """The v2 driver if a cgroup2 mount offers memory, else the v1 driver; probes by creating the parent."""
-    v1: dict[str, Path] = {}
-    v2: list[Path] = []
-    for line in mountinfo.read_text().splitlines():
-        fields, _, tail = line.partition(" - ")
-        fstype, _source, super_options = (tail.split(" ") + ["", ""])[:3]
-        point = Path(fields.split(" ")[4])
-        if fstype == "cgroup2":
-            v2.append(point)
-        elif fstype == "cgroup":
-            for option in super_options.split(","):
-                if option in CONTROLLERS or option == FREEZER:
-                    v1.setdefault(option, point)
-    reasons = []
-    for mount in v2:
-        try:
-            return V2CgroupDriver(mount, parent)
-        except CgroupUnavailable as error:
-            reasons.append(str(error))
-    if v1:
-        try:
-            return V1CgroupDriver(v1, parent)
-        except CgroupUnavailable as error:
-            reasons.append(str(error))
-    raise CgroupUnavailable("; ".join(reasons) or "no cgroup filesystem is mounted")

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Mapping
 
 from lamina.sandbox.bwrap import NAMESPACE_ARGS
-from lamina.sandbox.cgroups import CONTROLLERS, CgroupDriver, CgroupUnavailable, open_cgroup_driver
+from lamina.sandbox.cgroup_discovery import open_cgroup_driver
+from lamina.sandbox.cgroups import CONTROLLERS, CgroupDriver, CgroupUnavailable
 
 #: bubblewrap gained `--size` for tmpfs mounts in 0.8.0.
 BWRAP_SIZE_VERSION = (0, 8)

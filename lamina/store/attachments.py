@@ -10,41 +10,52 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from lamina.model.keys import FunctionKey
 from lamina.store.database import Database, SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_tags (
-    region TEXT NOT NULL,
-    name   TEXT NOT NULL,
-    tags   TEXT NOT NULL,
-    PRIMARY KEY (region, name)
+    account TEXT NOT NULL,
+    region  TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    tags    TEXT NOT NULL,
+    PRIMARY KEY (account, region, name)
 );
 CREATE TABLE IF NOT EXISTS function_policies (
+    account     TEXT NOT NULL,
     region      TEXT NOT NULL,
     name        TEXT NOT NULL,
     qualifier   TEXT NOT NULL,
     revision_id TEXT NOT NULL,
     statements  TEXT NOT NULL,
-    PRIMARY KEY (region, name, qualifier)
+    PRIMARY KEY (account, region, name, qualifier)
 );
 """
+_KEY = "account=? AND region=? AND name=?"
 
 
 @dataclass(frozen=True)
 class StoredPolicy:
     """One qualifier's resource policy: its statements in the order they were added, and its own revision."""
 
+    account: str
     region: str
     name: str
     qualifier: str
     revision_id: str
     statements: tuple[dict[str, Any], ...]
 
+    @property
+    def key(self) -> FunctionKey:
+        """The function the policy belongs to."""
+        return FunctionKey(self.account, self.region, self.name)
+
 
 class AttachmentStore(Protocol):
-    def all_tags(self) -> dict[tuple[str, str], dict[str, str]]: ...
+    def all_tags(self) -> dict[FunctionKey, dict[str, str]]: ...
 
-    def put_tags(self, region: str, name: str, tags: dict[str, str]) -> None:
+    def put_tags(self, key: FunctionKey, tags: dict[str, str]) -> None:
         """Replace a function's tags; an empty mapping removes the row."""
         ...
 
@@ -54,7 +65,7 @@ class AttachmentStore(Protocol):
         """Replace one qualifier's policy; a policy without statements removes the row."""
         ...
 
-    def forget(self, region: str, name: str, qualifier: str | None = None) -> None:
+    def forget(self, key: FunctionKey, qualifier: str | None = None) -> None:
         """Drop what belongs to a deleted function (qualifier None: tags and every policy) or to one qualifier."""
         ...
 
@@ -63,49 +74,47 @@ class SqliteAttachmentStore(SqliteDatabase):
     def __init__(self, database: Database | Path) -> None:
         super().__init__(database, _SCHEMA)
 
-    def all_tags(self) -> dict[tuple[str, str], dict[str, str]]:
+    def all_tags(self) -> dict[FunctionKey, dict[str, str]]:
         with self._reading() as db:
-            rows = db.execute("SELECT region, name, tags FROM function_tags").fetchall()
-        return {(region, name): json.loads(tags) for region, name, tags in rows}
+            rows = db.execute("SELECT account, region, name, tags FROM function_tags").fetchall()
+        return {FunctionKey(account, region, name): json.loads(tags) for account, region, name, tags in rows}
 
-    def put_tags(self, region: str, name: str, tags: dict[str, str]) -> None:
+    def put_tags(self, key: FunctionKey, tags: dict[str, str]) -> None:
         with self.transaction() as db:
             if tags:
                 db.execute(
-                    "INSERT OR REPLACE INTO function_tags (region, name, tags) VALUES (?, ?, ?)",
-                    (region, name, json.dumps(tags)),
+                    "INSERT OR REPLACE INTO function_tags (account, region, name, tags) VALUES (?, ?, ?, ?)",
+                    (*key, json.dumps(tags)),
                 )
             else:
-                db.execute("DELETE FROM function_tags WHERE region=? AND name=?", (region, name))
+                db.execute(f"DELETE FROM function_tags WHERE {_KEY}", tuple(key))
 
     def all_policies(self) -> list[StoredPolicy]:
         with self._reading() as db:
             rows = db.execute(
-                "SELECT region, name, qualifier, revision_id, statements FROM function_policies"
+                "SELECT account, region, name, qualifier, revision_id, statements FROM function_policies"
             ).fetchall()
         return [
-            StoredPolicy(region, name, qualifier, revision_id, tuple(json.loads(statements)))
-            for region, name, qualifier, revision_id, statements in rows
+            StoredPolicy(account, region, name, qualifier, revision_id, tuple(json.loads(statements)))
+            for account, region, name, qualifier, revision_id, statements in rows
         ]
 
     def put_policy(self, policy: StoredPolicy) -> None:
-        key = (policy.region, policy.name, policy.qualifier)
+        row = (*policy.key, policy.qualifier)
         with self.transaction() as db:
             if policy.statements:
                 db.execute(
-                    "INSERT OR REPLACE INTO function_policies (region, name, qualifier, revision_id, statements) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (*key, policy.revision_id, json.dumps(list(policy.statements))),
+                    "INSERT OR REPLACE INTO function_policies (account, region, name, qualifier, revision_id, statements) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (*row, policy.revision_id, json.dumps(list(policy.statements))),
                 )
             else:
-                db.execute("DELETE FROM function_policies WHERE region=? AND name=? AND qualifier=?", key)
+                db.execute(f"DELETE FROM function_policies WHERE {_KEY} AND qualifier=?", row)
 
-    def forget(self, region: str, name: str, qualifier: str | None = None) -> None:
+    def forget(self, key: FunctionKey, qualifier: str | None = None) -> None:
         with self.transaction() as db:
             if qualifier is not None:
-                db.execute(
-                    "DELETE FROM function_policies WHERE region=? AND name=? AND qualifier=?", (region, name, qualifier)
-                )
+                db.execute(f"DELETE FROM function_policies WHERE {_KEY} AND qualifier=?", (*key, qualifier))
                 return
-            db.execute("DELETE FROM function_tags WHERE region=? AND name=?", (region, name))
-            db.execute("DELETE FROM function_policies WHERE region=? AND name=?", (region, name))
+            db.execute(f"DELETE FROM function_tags WHERE {_KEY}", tuple(key))
+            db.execute(f"DELETE FROM function_policies WHERE {_KEY}", tuple(key))

@@ -8,13 +8,16 @@ implementation keeps:
 - each write is atomic on its own; `transaction()` groups writes of every store of one database into one
   atomic change (an exception leaving it rolls all of them back), and calls made inside it join it;
 - reads are only made at start-up (and for garbage collection): the control plane keeps the truth in memory
-  and writes through (see docs/architecture.md, "Threads, the event loop and state").
+  and writes through (see docs/architecture.md, "Threads, the event loop and state");
+- every row is filed under its account: a function under its `FunctionKey` (account, region, name), a layer under its
+  `Scope` (account, region) and name.
 """
 from __future__ import annotations
 
 from typing import ContextManager, Protocol
 
 from lamina.model.function import FunctionConfig
+from lamina.model.keys import FunctionKey, Scope
 
 
 class StoreConflict(Exception):
@@ -28,10 +31,10 @@ class Transactional(Protocol):
 
 
 class FunctionStore(Transactional, Protocol):
-    def get(self, region: str, name: str, version: str) -> FunctionConfig | None: ...
+    def get(self, key: FunctionKey, version: str) -> FunctionConfig | None: ...
 
-    def list_versions(self, region: str | None, version: str | None) -> list[FunctionConfig]:
-        """Functions ordered by name, of one region (or all when None), one version (or all when None)."""
+    def list_versions(self, scope: Scope | None, version: str | None) -> list[FunctionConfig]:
+        """Functions ordered by name, of one account's region (or all when None), one version (or all when None)."""
         ...
 
     def create(self, config: FunctionConfig) -> None:
@@ -42,11 +45,11 @@ class FunctionStore(Transactional, Protocol):
         """Overwrite a version atomically; StoreConflict when the stored revision is not `expected_revision`."""
         ...
 
-    def delete(self, region: str, name: str) -> list[FunctionConfig]:
+    def delete(self, key: FunctionKey) -> list[FunctionConfig]:
         """Delete every version of a function, returning what was deleted."""
         ...
 
-    def delete_version(self, region: str, name: str, version: str) -> bool:
+    def delete_version(self, key: FunctionKey, version: str) -> bool:
         """Delete one published version; False when it was not there."""
         ...
 

@@ -8,25 +8,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Protocol
+
+from lamina.model.keys import FunctionKey
 from lamina.store.database import Database, SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_invoke_configs (
+    account   TEXT NOT NULL,
     region    TEXT NOT NULL,
     name      TEXT NOT NULL,
     qualifier TEXT NOT NULL,
     record    TEXT NOT NULL,
-    PRIMARY KEY (region, name, qualifier)
+    PRIMARY KEY (account, region, name, qualifier)
 );
 """
+_KEY = "account=? AND region=? AND name=?"
 
 
 class EventInvokeConfigStore(Protocol):
-    def load_all(self) -> list[dict[str, Any]]: ...
+    def load_all(self) -> list[dict[str, Any]]:
+        """Every record, with the `account` of its row (records written before rows carried it lack one)."""
+        ...
 
-    def put(self, region: str, name: str, qualifier: str, record: dict[str, Any]) -> None: ...
+    def put(self, key: FunctionKey, qualifier: str, record: dict[str, Any]) -> None: ...
 
-    def delete(self, region: str, name: str, qualifier: str | None) -> None:
+    def delete(self, key: FunctionKey, qualifier: str | None) -> None:
         """Delete one qualifier's record, or every record of the function when `qualifier` is None."""
         ...
 
@@ -39,22 +45,20 @@ class SqliteEventInvokeConfigStore(SqliteDatabase):
 
     def load_all(self) -> list[dict[str, Any]]:
         with self._reading() as db:
-            rows = db.execute("SELECT record FROM event_invoke_configs").fetchall()
-        return [json.loads(row[0]) for row in rows]
+            rows = db.execute("SELECT account, record FROM event_invoke_configs").fetchall()
+        return [{**json.loads(record), "account": account} for account, record in rows]
 
-    def put(self, region: str, name: str, qualifier: str, record: dict[str, Any]) -> None:
+    def put(self, key: FunctionKey, qualifier: str, record: dict[str, Any]) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO event_invoke_configs (region, name, qualifier, record) VALUES (?, ?, ?, ?)",
-                (region, name, qualifier, json.dumps(record)),
+                "INSERT OR REPLACE INTO event_invoke_configs (account, region, name, qualifier, record) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*key, qualifier, json.dumps(record)),
             )
 
-    def delete(self, region: str, name: str, qualifier: str | None) -> None:
+    def delete(self, key: FunctionKey, qualifier: str | None) -> None:
         with self.transaction() as db:
             if qualifier is None:
-                db.execute("DELETE FROM event_invoke_configs WHERE region=? AND name=?", (region, name))
+                db.execute(f"DELETE FROM event_invoke_configs WHERE {_KEY}", tuple(key))
             else:
-                db.execute(
-                    "DELETE FROM event_invoke_configs WHERE region=? AND name=? AND qualifier=?",
-                    (region, name, qualifier),
-                )
+                db.execute(f"DELETE FROM event_invoke_configs WHERE {_KEY} AND qualifier=?", (*key, qualifier))

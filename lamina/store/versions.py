@@ -13,24 +13,28 @@ from pathlib import Path
 from typing import Protocol
 
 from lamina.model.alias import AliasConfig
+from lamina.model.keys import FunctionKey
 from lamina.store.database import Database, SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_publish_marks (
+    account     TEXT NOT NULL,
     region      TEXT NOT NULL,
     name        TEXT NOT NULL,
     number      INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,
-    PRIMARY KEY (region, name)
+    PRIMARY KEY (account, region, name)
 );
 CREATE TABLE IF NOT EXISTS function_aliases (
-    region TEXT NOT NULL,
-    name   TEXT NOT NULL,
-    alias  TEXT NOT NULL,
-    record TEXT NOT NULL,
-    PRIMARY KEY (region, name, alias)
+    account TEXT NOT NULL,
+    region  TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    alias   TEXT NOT NULL,
+    record  TEXT NOT NULL,
+    PRIMARY KEY (account, region, name, alias)
 );
 """
+_KEY = "account=? AND region=? AND name=?"
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,9 @@ class PublishMark:
 
 
 class VersionStore(Protocol):
-    def marks(self) -> dict[tuple[str, str], PublishMark]: ...
+    def marks(self) -> dict[FunctionKey, PublishMark]: ...
 
-    def put_mark(self, region: str, name: str, mark: PublishMark) -> None: ...
+    def put_mark(self, key: FunctionKey, mark: PublishMark) -> None: ...
 
     def aliases(self) -> list[AliasConfig]: ...
 
@@ -52,9 +56,9 @@ class VersionStore(Protocol):
         """Insert or replace (the control plane has already checked existence and revision)."""
         ...
 
-    def delete_alias(self, region: str, name: str, alias: str) -> None: ...
+    def delete_alias(self, key: FunctionKey, alias: str) -> None: ...
 
-    def forget(self, region: str, name: str) -> None:
+    def forget(self, key: FunctionKey) -> None:
         """Drop the mark and aliases of a deleted function."""
         ...
 
@@ -65,37 +69,43 @@ class SqliteVersionStore(SqliteDatabase):
     def __init__(self, database: Database | Path) -> None:
         super().__init__(database, _SCHEMA)
 
-    def marks(self) -> dict[tuple[str, str], PublishMark]:
+    def marks(self) -> dict[FunctionKey, PublishMark]:
         with self._reading() as db:
-            rows = db.execute("SELECT region, name, number, fingerprint FROM function_publish_marks").fetchall()
-        return {(region, name): PublishMark(number, fingerprint) for region, name, number, fingerprint in rows}
+            rows = db.execute(
+                "SELECT account, region, name, number, fingerprint FROM function_publish_marks"
+            ).fetchall()
+        return {
+            FunctionKey(account, region, name): PublishMark(number, fingerprint)
+            for account, region, name, number, fingerprint in rows
+        }
 
-    def put_mark(self, region: str, name: str, mark: PublishMark) -> None:
+    def put_mark(self, key: FunctionKey, mark: PublishMark) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO function_publish_marks (region, name, number, fingerprint) VALUES (?, ?, ?, ?)",
-                (region, name, mark.number, mark.fingerprint),
+                "INSERT OR REPLACE INTO function_publish_marks (account, region, name, number, fingerprint) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*key, mark.number, mark.fingerprint),
             )
 
     def aliases(self) -> list[AliasConfig]:
         with self._reading() as db:
-            rows = db.execute("SELECT record FROM function_aliases ORDER BY region, name, alias").fetchall()
-        return [AliasConfig.from_record(json.loads(row[0])) for row in rows]
+            rows = db.execute(
+                "SELECT account, record FROM function_aliases ORDER BY account, region, name, alias"
+            ).fetchall()
+        return [AliasConfig.from_record({**json.loads(record), "account": account}) for account, record in rows]
 
     def put_alias(self, alias: AliasConfig) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO function_aliases (region, name, alias, record) VALUES (?, ?, ?, ?)",
-                (alias.region, alias.function_name, alias.name, json.dumps(alias.to_record())),
+                "INSERT OR REPLACE INTO function_aliases (account, region, name, alias, record) VALUES (?, ?, ?, ?, ?)",
+                (*alias.key, alias.name, json.dumps(alias.to_record())),
             )
 
-    def delete_alias(self, region: str, name: str, alias: str) -> None:
+    def delete_alias(self, key: FunctionKey, alias: str) -> None:
         with self.transaction() as db:
-            db.execute(
-                "DELETE FROM function_aliases WHERE region=? AND name=? AND alias=?", (region, name, alias)
-            )
+            db.execute(f"DELETE FROM function_aliases WHERE {_KEY} AND alias=?", (*key, alias))
 
-    def forget(self, region: str, name: str) -> None:
+    def forget(self, key: FunctionKey) -> None:
         with self.transaction() as db:
-            db.execute("DELETE FROM function_publish_marks WHERE region=? AND name=?", (region, name))
-            db.execute("DELETE FROM function_aliases WHERE region=? AND name=?", (region, name))
+            db.execute(f"DELETE FROM function_publish_marks WHERE {_KEY}", tuple(key))
+            db.execute(f"DELETE FROM function_aliases WHERE {_KEY}", tuple(key))

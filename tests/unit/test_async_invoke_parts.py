@@ -19,6 +19,10 @@ from lamina.aws.client import AwsClient
 from lamina.control.event_invoke import EventInvokeConfig, _check_body, _java_destination_config
 from lamina.errors import InvalidParameterValueException, PlatformError, TooManyRequestsException, ValidationException
 from lamina.model.invocation import InvocationOutcome
+from lamina.model.keys import FunctionKey
+
+ACCOUNT = "000000000000"
+FN = FunctionKey(ACCOUNT, "us-east-1", "fn")
 
 
 def run(coroutine: Any) -> Any:
@@ -26,7 +30,7 @@ def run(coroutine: Any) -> Any:
 
 
 def event(store: EventQueueStore, name: str = "fn", payload: bytes = b'{"a": 1}') -> QueuedEvent:
-    return QueuedEvent(store.next_id(), "us-east-1", name, None, f"req-{store.last_id}", payload, time.time())
+    return QueuedEvent(store.next_id(), ACCOUNT, "us-east-1", name, None, f"req-{store.last_id}", payload, time.time())
 
 
 # -- the durable queue -----------------------------------------------------------------------------------------------
@@ -50,7 +54,7 @@ def test_queue_commits_concurrent_appends_together_and_survives_reopening(tmp_pa
     reopened = EventQueueStore(tmp_path / "queue.db")
     assert reopened.last_id == 200
     [stats] = read_stats(tmp_path / "queue.db")
-    assert (stats.name, stats.depth, stats.retrying) == ("fn", 199, 1)
+    assert (stats.account, stats.name, stats.depth, stats.retrying) == (ACCOUNT, "fn", 199, 1)
 
     async def read_back() -> list[QueuedEvent]:
         reopened.start(asyncio.get_running_loop())
@@ -70,7 +74,7 @@ class FakeConfig:
 
 
 class FakeFunctions:
-    def resolve(self, region: str, ref: Any, qualifier: str | None, routed: bool = False) -> FakeConfig:
+    def resolve(self, scope: Any, ref: Any, qualifier: str | None, routed: bool = False) -> FakeConfig:
         return FakeConfig()
 
 
@@ -78,8 +82,8 @@ class FakeSettings:
     def __init__(self, **values: Any) -> None:
         self.values = values
 
-    def settings(self, region: str, name: str, qualifier: str | None) -> EventInvokeConfig:
-        return EventInvokeConfig(region, name, qualifier or "$LATEST", **self.values)
+    def settings(self, function: FunctionKey, qualifier: str | None) -> EventInvokeConfig:
+        return EventInvokeConfig(*function, qualifier or "$LATEST", **self.values)
 
 
 class FakeInvocations:
@@ -106,8 +110,7 @@ class FakeInvocations:
 def invoker(store: EventQueueStore, invocations: FakeInvocations, **settings: Any) -> AsyncInvoker:
     return AsyncInvoker(
         store, FakeFunctions(), invocations, FakeSettings(**settings), AwsClient(None),  # type: ignore[arg-type]
-        account="000000000000", retry_base_seconds=0.05, max_workers_per_function=4,
-        reserved_concurrency=lambda region, name: None,
+        retry_base_seconds=0.05, max_workers_per_function=4, reserved_concurrency=lambda function: None,
     )
 
 
@@ -130,7 +133,7 @@ def test_events_beyond_the_memory_bound_wait_on_disk_and_all_run(tmp_path: Path,
         store = EventQueueStore(tmp_path / "queue.db")
         service = invoker(store, invocations)
         await service.start()
-        await asyncio.gather(*(service.enqueue("us-east-1", "fn", None, f"r{i}", b"{}") for i in range(100)))
+        await asyncio.gather(*(service.enqueue(FN, None, f"r{i}", b"{}") for i in range(100)))
         assert await drained(store.path) == 0
         await service.stop()
 
@@ -152,7 +155,7 @@ def test_start_up_delivers_what_a_previous_run_left_in_the_queue(tmp_path: Path)
         store = EventQueueStore(tmp_path / "queue.db")
         service = invoker(store, invocations)
         await service.start()
-        await service.enqueue("us-east-1", "fn", None, "new", b"{}")
+        await service.enqueue(FN, None, "new", b"{}")
         assert await drained(store.path) == 0
         await service.stop()
 
@@ -169,9 +172,9 @@ def test_function_errors_retry_with_the_same_request_id_and_throttles_and_platfo
         store = EventQueueStore(tmp_path / "queue.db")
         service = invoker(store, invocations, maximum_retry_attempts=1)
         await service.start()
-        await service.enqueue("us-east-1", "fn", None, "failing", b'{"fail": 1}')
-        await service.enqueue("us-east-1", "fn", None, "throttled", b'{"throttle": 1}')
-        await service.enqueue("us-east-1", "fn", None, "platform", b'{"platform": 1}')
+        await service.enqueue(FN, None, "failing", b'{"fail": 1}')
+        await service.enqueue(FN, None, "throttled", b'{"throttle": 1}')
+        await service.enqueue(FN, None, "platform", b'{"platform": 1}')
         assert await drained(store.path) == 0
         await service.stop()
 
@@ -194,7 +197,7 @@ def test_a_bug_escaping_an_invocation_is_not_retried(tmp_path: Path, caplog: pyt
         store = EventQueueStore(tmp_path / "queue.db")
         service = invoker(store, invocations)
         await service.start()
-        await service.enqueue("us-east-1", "fn", None, "buggy", b"{}")
+        await service.enqueue(FN, None, "buggy", b"{}")
         assert await drained(store.path) == 0, "the event leaves the queue (failure path), not retried for ever"
         await service.stop()
 
@@ -205,7 +208,7 @@ def test_a_bug_escaping_an_invocation_is_not_retried(tmp_path: Path, caplog: pyt
 
 # -- records -------------------------------------------------------------------------------------------------------
 def test_invocation_record_shape_and_size_limit():
-    queued = QueuedEvent(1, "us-east-1", "fn", None, "rid", b'{"k": 1}', 0.0, attempts=2)
+    queued = QueuedEvent(1, ACCOUNT, "us-east-1", "fn", None, "rid", b'{"k": 1}', 0.0, attempts=2)
     queued.last_result = AttemptResult("3", "Unhandled", b'{"errorMessage": "bad"}')
     record = invocation_record(queued, "arn:aws:lambda:us-east-1:000000000000:function:fn:$LATEST", "RetriesExhausted")
     assert record["requestContext"] == {
@@ -218,7 +221,7 @@ def test_invocation_record_shape_and_size_limit():
     assert (record["requestPayload"], record["responsePayload"]) == ({"k": 1}, {"errorMessage": "bad"})
     assert "requestPayload" not in json.loads(encode_record(record, 100))
     assert json.loads(encode_record(record, 100000)) == record
-    never_ran = QueuedEvent(2, "us-east-1", "fn", None, "rid2", b"raw text", 0.0)
+    never_ran = QueuedEvent(2, ACCOUNT, "us-east-1", "fn", None, "rid2", b"raw text", 0.0)
     assert "responseContext" not in invocation_record(never_ran, "arn", "EventAgeExceeded")
     assert invocation_record(never_ran, "arn", "EventAgeExceeded")["requestPayload"] == "raw text"
 

@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from lamina.model.function import FunctionConfig
+from lamina.model.keys import Scope
 from lamina.errors import TooManyRequestsException
 from lamina.invoke.concurrency import ConcurrencyLimits, ThrottleReason
 from lamina.invoke.provisioned import ProvisionedCapacity, ProvisionedStatus
@@ -13,9 +14,13 @@ from lamina.invoke.environment import EnvironmentState
 from tests.support.polling import async_wait_until
 
 
-def config(name: str = "fn", version: str = "$LATEST", region: str = "us-east-1") -> FunctionConfig:
+ACCOUNT = "000000000000"
+US = Scope(ACCOUNT, "us-east-1")
+
+
+def config(name: str = "fn", version: str = "$LATEST", region: str = "us-east-1", account: str = ACCOUNT) -> FunctionConfig:
     return FunctionConfig(
-        region=region, account="000000000000", name=name, role="r", runtime="python3.11", handler="app.handler",
+        region=region, account=account, name=name, role="r", runtime="python3.11", handler="app.handler",
         code_sha256_hex="c0de", code_sha256_b64="", code_size=1, version=version,
     )
 
@@ -52,7 +57,7 @@ class FakePool:
 
 def test_reserved_limit_counts_leases_and_releases_them_once():
     limits = ConcurrencyLimits(1000)
-    limits.set_reserved("us-east-1", "fn", 2)
+    limits.set_reserved(US.function("fn"), 2)
     first, second = limits.acquire(config()), limits.acquire(config())
     assert limits.throttle_reason(config()) is ThrottleReason.RESERVED
     with pytest.raises(TooManyRequestsException) as caught:
@@ -71,14 +76,17 @@ def test_reserved_limit_counts_leases_and_releases_them_once():
 def test_unreserved_pool_is_the_limit_less_reservations_and_provisioned_outside_them():
     limits = ConcurrencyLimits(10)
     assert limits.min_unreserved == 10
-    limits.set_reserved("us-east-1", "a", 3)
-    limits.set_provisioned_total("us-east-1", "a", 2)  # inside a's reservation: not taken twice
-    limits.set_provisioned_total("us-east-1", "b", 4)
-    assert limits.unreserved("us-east-1") == 3
-    assert limits.unreserved("eu-west-1") == 10
+    limits.set_reserved(US.function("a"), 3)
+    limits.set_provisioned_total(US.function("a"), 2)  # inside a's reservation: not taken twice
+    limits.set_provisioned_total(US.function("b"), 4)
+    assert limits.unreserved(US) == 3
+    assert limits.unreserved(Scope(ACCOUNT, "eu-west-1")) == 10
+    assert limits.unreserved(Scope("111122223333", "us-east-1")) == 10  # another account's pool is its own
     leases = [limits.acquire(config("c")) for _ in range(3)]
     assert limits.throttle_reason(config("d")) is ThrottleReason.ACCOUNT
     assert limits.throttle_reason(config("d", region="eu-west-1")) is None
+    assert limits.throttle_reason(config("d", account="111122223333")) is None
+    assert limits.throttle_reason(config("a", account="111122223333")) is None  # a reservation is per account
     # a's on-demand share is its reservation less its provisioned concurrency
     only = limits.acquire(config("a"))
     assert limits.throttle_reason(config("a")) is ThrottleReason.RESERVED
@@ -89,7 +97,7 @@ def test_unreserved_pool_is_the_limit_less_reservations_and_provisioned_outside_
 
 def test_async_lease_releases_on_exceptions():
     limits = ConcurrencyLimits(1000)
-    limits.set_reserved("us-east-1", "fn", 1)
+    limits.set_reserved(US.function("fn"), 1)
 
     async def fail_inside() -> None:
         async with limits.acquire(config()):
@@ -106,24 +114,26 @@ def test_provisioned_allocation_becomes_ready_and_serves_first_then_spills_over(
         capacity = ProvisionedCapacity(pool)  # type: ignore[arg-type]
         limits = ConcurrencyLimits(1000, capacity)
         version = config(version="1")
-        capacity.apply(("us-east-1", "fn", "1"), version, 2)
-        limits.set_provisioned_total("us-east-1", "fn", 2)
-        allocation = capacity.allocation(("us-east-1", "fn", "1"))
+        capacity.apply((US.function("fn"), "1"), version, 2)
+        limits.set_provisioned_total(US.function("fn"), 2)
+        allocation = capacity.allocation((US.function("fn"), "1"))
         assert allocation is not None and allocation.status is ProvisionedStatus.IN_PROGRESS
         await async_wait_until(lambda: allocation.status is ProvisionedStatus.READY)
         assert allocation.allocated == 2
 
         leases = [limits.acquire(version) for _ in range(3)]
-        assert [lease.provisioned is not None for lease in leases] == [True, True, False]
-        assert limits.acquire(config()).provisioned is None  # $LATEST never uses them
-        async with leases[0] as slot:
-            assert slot.provisioned is not None
-            async with slot.provisioned as environment:
-                assert environment in pool.started
-        leases[1].release()  # never entered: abandoning it returns the environment
-        assert limits.acquire(version).provisioned is not None
-        assert limits.acquire(version).provisioned is not None
-        capacity.remove(("us-east-1", "fn", "1"))
+        assert [lease.provisioned for lease in leases] == [True, True, False]  # counted: 2 ready, then on demand
+        assert limits.acquire(config()).provisioned is False  # $LATEST never uses them
+        assert capacity.ready(version) == 2 and capacity.ready(config(version="2")) == 0
+        # the pool's side: each provisioned lease gets one of the allocation's environments
+        async with capacity.take(version) as environment:  # type: ignore[union-attr]
+            assert environment in pool.started
+            second = capacity.take(version)
+            assert second is not None and capacity.take(version) is None
+        leases[0].release()
+        assert limits.acquire(version).provisioned is True  # its provisioned slot is free again
+        assert limits.acquire(version).provisioned is False
+        capacity.remove((US.function("fn"), "1"))
 
     asyncio.run(scenario())
 
@@ -132,8 +142,8 @@ def test_a_failed_environment_is_replaced_and_an_init_failure_fails_the_allocati
     async def scenario() -> None:
         pool = FakePool()
         capacity = ProvisionedCapacity(pool)  # type: ignore[arg-type]
-        capacity.apply(("us-east-1", "fn", "1"), config(version="1"), 1)
-        allocation = capacity.allocation(("us-east-1", "fn", "1"))
+        capacity.apply((US.function("fn"), "1"), config(version="1"), 1)
+        allocation = capacity.allocation((US.function("fn"), "1"))
         assert allocation is not None
         await async_wait_until(lambda: allocation.status is ProvisionedStatus.READY)
         lease = capacity.take(config(version="1"))
@@ -151,8 +161,8 @@ def test_a_failed_environment_is_replaced_and_an_init_failure_fails_the_allocati
 
         broken = FakePool(initializes=False)
         failing = ProvisionedCapacity(broken)  # type: ignore[arg-type]
-        failing.apply(("us-east-1", "fn", "2"), config(version="2"), 1)
-        allocation = failing.allocation(("us-east-1", "fn", "2"))
+        failing.apply((US.function("fn"), "2"), config(version="2"), 1)
+        allocation = failing.allocation((US.function("fn"), "2"))
         assert allocation is not None
         await async_wait_until(lambda: allocation.status is not ProvisionedStatus.IN_PROGRESS)
         assert (allocation.status, allocation.status_reason) == (ProvisionedStatus.FAILED, "FUNCTION_ERROR_INIT_FAILURE")

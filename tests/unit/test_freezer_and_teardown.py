@@ -14,7 +14,9 @@ import pytest
 
 from lamina.model.invocation import Invocation
 from lamina.sandbox import cgroups
-from lamina.sandbox.cgroups import FREEZE_HOLD, ResourceLimits, V1CgroupDriver, V2CgroupDriver
+from lamina.sandbox.cgroup_v1 import V1CgroupDriver
+from lamina.sandbox.cgroup_v2 import V2CgroupDriver
+from lamina.sandbox.cgroups import FREEZE_HOLD, ResourceLimits
 from lamina.runtimes.launch import EnvironmentPlan
 from lamina.invoke.environment import EnvironmentState, ExecutionEnvironment, FreezerState
 from lamina.sandbox.teardown import TeardownThread

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 from typing import Any
 
 import botocore.parsers
@@ -15,7 +16,7 @@ from lamina.gateway.context import RequestContext
 from lamina.gateway.dispatch import Gateway, UnknownFunctionUrls, signing_scope
 from lamina.gateway.protocols import AwsError, cbor_error, json_error, query_error
 from lamina.gateway.unserved import unserved_services
-from lamina.http.server import Request, Response
+from lamina.http.messages import Request, Response
 
 AUTH = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261201/{region}/{service}/aws4_request, "
         "SignedHeaders=host;x-amz-date, Signature=abc")
@@ -236,3 +237,58 @@ def test_invoke_takes_the_fast_path_and_query_discriminated_operations_match() -
     assert by_arn and by_arn[0].operation == "GetLayerVersionByArn"
     assert layers and layers[0].operation == "ListLayers"
     assert router.match("GET", "/nowhere") is None
+
+
+# -- start-up: the unserved services' models are loaded by the first request that needs them -------------------------
+@pytest.fixture
+def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The botocore models the unserved services load, by name, in order."""
+    from lamina.gateway import unserved
+
+    loads: list[str] = []
+    real = unserved.service_model
+
+    def counted(name: str) -> dict[str, Any]:
+        loads.append(name)
+        return real(name)
+
+    monkeypatch.setattr(unserved, "service_model", counted)
+    return loads
+
+
+def test_constructing_the_gateway_loads_no_unserved_model(model_loads: list[str]) -> None:
+    gateway = Gateway(_FakeLambda(), unserved_services(), account="111122223333", default_region="eu-west-1")
+    assert model_loads == []
+    # Lambda's own requests, signed or not, and Lamina's endpoints, do not need them either.
+    assert _served_by(gateway, _signed("lambda", path="/2015-03-31/functions")) == ("lambda", "us-west-2")
+    assert _served_by(gateway, _request(method="GET", path="/lamina/code-storage")) == ("lambda", "eu-west-1")
+    assert _served_by(gateway, _request(body=b"{}", content_type="application/json")) == ("lambda", "eu-west-1")
+    assert model_loads == []
+    # The first CloudWatch Logs request loads them, once, and gets its AWS-shaped "not served" answer.
+    request = _request(x_amz_target="Logs_20140328.DescribeLogGroups")
+    response = gateway.handle(request)
+    assert sorted(model_loads) == sorted(["logs", "cloudwatch", "iam", "sts"])
+    assert isinstance(response, Response) and response.status == 400
+    error = _parse("json", response, "logs")["Error"]
+    assert error["Code"] == "UnknownOperationException" and "logs:DescribeLogGroups" in error["Message"], error
+    again = gateway.handle(_signed("sts", body=b"Action=GetCallerIdentity&Version=2011-06-15", content_type=FORM))
+    assert isinstance(again, Response) and _parse("query", again, "sts")["Error"]["Code"] == "InvalidAction"
+    assert len(model_loads) == 4
+
+
+def test_concurrent_first_requests_load_each_model_once(model_loads: list[str]) -> None:
+    gateway = Gateway(_FakeLambda(), unserved_services(), account="111122223333", default_region="eu-west-1")
+    start = threading.Barrier(8)
+    served: list[tuple[str, str]] = []
+
+    def first_request() -> None:
+        start.wait()
+        served.append(_served_by(gateway, _signed("monitoring")))
+
+    threads = [threading.Thread(target=first_request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert served == [("monitoring", "us-west-2")] * 8
+    assert sorted(model_loads) == sorted(["logs", "cloudwatch", "iam", "sts"])

@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from lamina.http.server import BodyTooLarge, HttpProtocol, Request, Response
+from lamina.http.messages import BodyTooLarge, Request, Response
+from lamina.http.protocol import HttpProtocol
 from lamina.runtime_api.peer import loopback_socket_uid
 
 

@@ -1,4 +1,4 @@
-"""What one HTTP connection may hold and how long it may take (lamina/http/server.py), and how the API front answers
+"""What one HTTP connection may hold and how long it may take (lamina/http/protocol.py), and how the API front answers
 a refused request (lamina/services/lambda_/app.py). Real sockets on loopback, under uvloop as `lamina serve` runs."""
 from __future__ import annotations
 
@@ -27,17 +27,9 @@ from lamina.services.lambda_.permissions import PermissionOperations
 from lamina.services.lambda_.router import Router
 from lamina.services.lambda_.tags import TagOperations
 from lamina.services.lambda_.versions import VersionOperations
-from lamina.http.server import (
-    MAX_QUEUED_REQUESTS,
-    BodyTooLarge,
-    ConnectionLimiter,
-    HttpError,
-    HttpLimits,
-    HttpProtocol,
-    Request,
-    Response,
-    raise_open_files_limit,
-)
+from lamina.http.limits import ConnectionLimiter, HttpLimits, raise_open_files_limit
+from lamina.http.messages import BodyTooLarge, HttpError, Request, Response
+from lamina.http.protocol import MAX_QUEUED_REQUESTS, HttpProtocol
 from tests.support.polling import async_wait_until
 
 LIMITS = HttpLimits(max_head=1024, max_headers=10, max_url=256)

@@ -1,4 +1,4 @@
-"""The HTTP layer's streaming write path (lamina/http/server.py): a Response whose body is an async iterator is sent
+"""The HTTP layer's streaming write path (lamina/http/protocol.py): a Response whose body is an async iterator is sent
 with Transfer-Encoding: chunked as it is produced, with trailers, pausing while the client does not read. Real sockets
 on loopback, under uvloop as `lamina serve` runs."""
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Any, AsyncIterator, Callable
 import httptools
 import uvloop
 
-from lamina.http.server import HttpError, HttpProtocol, Request, Response
+from lamina.http.messages import HttpError, Request, Response
+from lamina.http.protocol import HttpProtocol
 
 
 def _on_error(request: Request, error: BaseException) -> Response:

@@ -16,6 +16,7 @@ from lamina.model.layer import layer_statement
 from lamina.control.layer_validation import validate_add_permission, validate_list_filters, validate_publish
 from lamina.control.layers import LayerService
 from lamina.model.function import FunctionConfig
+from lamina.model.keys import Scope
 from lamina.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
@@ -30,6 +31,7 @@ from lamina.store.blobs import CodeStore
 from lamina.store.layers import SqliteLayerStore
 
 REGION, ACCOUNT = "us-east-1", "000000000000"
+SCOPE = Scope(ACCOUNT, REGION)
 
 
 def zip_of(files: dict[str, str]) -> bytes:
@@ -47,7 +49,7 @@ def content(files: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def service(tmp_path: Path) -> LayerService:
     store = SqliteLayerStore(tmp_path / "lamina.db")
-    return LayerService(store, CodeStore(tmp_path / "code"), CodeSources(None, REGION), ACCOUNT)
+    return LayerService(store, CodeStore(tmp_path / "code"), CodeSources(None, REGION))
 
 
 # -- ARNs ---------------------------------------------------------------------------------------------------------
@@ -129,89 +131,90 @@ def test_statements_name_account_principals_by_root_arn():
 # -- service and store ----------------------------------------------------------------------------------------------
 def test_version_numbers_are_never_reused(service: LayerService, tmp_path: Path):
     ref = parse_layer_name("lib")
-    assert [service.publish(REGION, ref, {"Content": content({"a": str(n)})}).version for n in range(2)] == [1, 2]
-    service.delete(REGION, ref, 1)
-    service.delete(REGION, ref, 2)
-    service.delete(REGION, ref, 2)  # idempotent
-    assert service.list_versions(REGION, ref, None, None, None, 50).items == []
-    assert service.publish(REGION, ref, {"Content": content({"a": "3"})}).version == 3
+    assert [service.publish(SCOPE, ref, {"Content": content({"a": str(n)})}).version for n in range(2)] == [1, 2]
+    service.delete(SCOPE, ref, 1)
+    service.delete(SCOPE, ref, 2)
+    service.delete(SCOPE, ref, 2)  # idempotent
+    assert service.list_versions(SCOPE, ref, None, None, None, 50).items == []
+    assert service.publish(SCOPE, ref, {"Content": content({"a": "3"})}).version == 3
     reopened = LayerService(SqliteLayerStore(tmp_path / "lamina.db"), CodeStore(tmp_path / "code"),
-                            CodeSources(None, REGION), ACCOUNT)
-    assert reopened.publish(REGION, ref, {"Content": content({"a": "4"})}).version == 4
+                            CodeSources(None, REGION))
+    assert reopened.publish(SCOPE, ref, {"Content": content({"a": "4"})}).version == 4
 
 
 def test_publish_extracts_the_layer_once(service: LayerService, tmp_path: Path):
-    layer = service.publish(REGION, parse_layer_name("lib"), {"Content": content({"python/m.py": "X = 1"})})
+    layer = service.publish(SCOPE, parse_layer_name("lib"), {"Content": content({"python/m.py": "X = 1"})})
     assert (tmp_path / "code" / "trees" / layer.code_sha256_hex / "python" / "m.py").read_text() == "X = 1"
     assert layer.unzipped_size == 5
 
 
 def test_lists_filter_and_page(service: LayerService):
     ref = parse_layer_name("lib")
-    service.publish(REGION, ref, {"Content": content({"a": "1"}), "CompatibleRuntimes": ["python3.12"]})
-    service.publish(REGION, ref, {"Content": content({"a": "2"}), "CompatibleRuntimes": ["nodejs20.x"]})
-    service.publish(REGION, ref, {"Content": content({"a": "3"}), "CompatibleRuntimes": ["python3.12"]})
-    service.publish(REGION, parse_layer_name("other"), {"Content": content({"a": "4"})})
-    first = service.list_versions(REGION, ref, None, None, None, 2)
+    service.publish(SCOPE, ref, {"Content": content({"a": "1"}), "CompatibleRuntimes": ["python3.12"]})
+    service.publish(SCOPE, ref, {"Content": content({"a": "2"}), "CompatibleRuntimes": ["nodejs20.x"]})
+    service.publish(SCOPE, ref, {"Content": content({"a": "3"}), "CompatibleRuntimes": ["python3.12"]})
+    service.publish(SCOPE, parse_layer_name("other"), {"Content": content({"a": "4"})})
+    first = service.list_versions(SCOPE, ref, None, None, None, 2)
     assert [v.version for v in first.items] == [3, 2] and first.next_marker == "2"
-    rest = service.list_versions(REGION, ref, None, None, first.next_marker, 2)
+    rest = service.list_versions(SCOPE, ref, None, None, first.next_marker, 2)
     assert [v.version for v in rest.items] == [1] and rest.next_marker is None
-    assert [v.version for v in service.list_versions(REGION, ref, "python3.12", None, None, 50).items] == [3, 1]
-    matching = service.list_layers(REGION, "nodejs20.x", None, None, 50).items
+    assert [v.version for v in service.list_versions(SCOPE, ref, "python3.12", None, None, 50).items] == [3, 1]
+    matching = service.list_layers(SCOPE, "nodejs20.x", None, None, 50).items
     assert [(v.name, v.version) for v in matching] == [("lib", 2)]
-    everything = service.list_layers(REGION, None, None, None, 1)
+    everything = service.list_layers(SCOPE, None, None, None, 1)
     assert [(v.name, v.version) for v in everything.items] == [("lib", 3)] and everything.next_marker == "lib"
-    assert [v.name for v in service.list_layers(REGION, None, None, "lib", 1).items] == ["other"]
-    assert service.list_layers("eu-west-1", None, None, None, 50).items == []
+    assert [v.name for v in service.list_layers(SCOPE, None, None, "lib", 1).items] == ["other"]
+    assert service.list_layers(Scope(ACCOUNT, "eu-west-1"), None, None, None, 50).items == []
+    assert service.list_layers(Scope("111122223333", REGION), None, None, None, 50).items == []
 
 
 def test_get_errors(service: LayerService):
     ref = parse_layer_name("lib")
-    service.publish(REGION, ref, {"Content": content({"a": "1"})})
+    service.publish(SCOPE, ref, {"Content": content({"a": "1"})})
     with pytest.raises(InvalidParameterValueException, match="^Layer Version Cannot be less than 1$"):
-        service.get(REGION, ref, 0)
+        service.get(SCOPE, ref, 0)
     with pytest.raises(ResourceNotFoundException, match="^The resource you requested does not exist.$"):
-        service.get(REGION, ref, 2)
+        service.get(SCOPE, ref, 2)
     with pytest.raises(ResourceNotFoundException):
-        service.get(REGION, parse_layer_name(f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:lib"), 1)
-    assert service.get_by_arn(REGION, layer_arn(REGION, ACCOUNT, "lib", 1)).version == 1
+        service.get(SCOPE, parse_layer_name(f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:lib"), 1)
+    assert service.get_by_arn(SCOPE, layer_arn(REGION, ACCOUNT, "lib", 1)).version == 1
 
 
 def test_policy_lifecycle_and_errors(service: LayerService):
     ref = parse_layer_name("lib")
-    service.publish(REGION, ref, {"Content": content({"a": "1"})})
+    service.publish(SCOPE, ref, {"Content": content({"a": "1"})})
     with pytest.raises(ResourceNotFoundException, match="^No policy is associated with the given resource.$"):
-        service.get_policy(REGION, ref, 1)
+        service.get_policy(SCOPE, ref, 1)
     body = {"StatementId": "s1", "Action": "lambda:GetLayerVersion", "Principal": "*"}
-    statement, revision = service.add_permission(REGION, ref, 1, body, None)
+    statement, revision = service.add_permission(SCOPE, ref, 1, body, None)
     assert statement["Resource"] == layer_arn(REGION, ACCOUNT, "lib", 1)
     with pytest.raises(ResourceConflictException, match=r"^The statement id \(s1\) provided already exists"):
-        service.add_permission(REGION, ref, 1, body, None)
+        service.add_permission(SCOPE, ref, 1, body, None)
     with pytest.raises(PreconditionFailedException, match="GetLayerPolicy API"):
-        service.add_permission(REGION, ref, 1, {**body, "StatementId": "s2"}, "wrong")
-    _, revision2 = service.add_permission(REGION, ref, 1, {**body, "StatementId": "s2"}, revision)
-    policy = json.loads(service.get_policy(REGION, ref, 1).policy_document())
+        service.add_permission(SCOPE, ref, 1, {**body, "StatementId": "s2"}, "wrong")
+    _, revision2 = service.add_permission(SCOPE, ref, 1, {**body, "StatementId": "s2"}, revision)
+    policy = json.loads(service.get_policy(SCOPE, ref, 1).policy_document())
     assert [s["Sid"] for s in policy["Statement"]] == ["s1", "s2"] and policy["Id"] == "default"
     with pytest.raises(ResourceNotFoundException, match="^Statement nope is not found in resource policy.$"):
-        service.remove_permission(REGION, ref, 1, "nope", None)
-    service.remove_permission(REGION, ref, 1, "s2", revision2)
-    assert service.get_policy(REGION, ref, 1).policy_revision_id not in (revision, revision2)
+        service.remove_permission(SCOPE, ref, 1, "nope", None)
+    service.remove_permission(SCOPE, ref, 1, "s2", revision2)
+    assert service.get_policy(SCOPE, ref, 1).policy_revision_id not in (revision, revision2)
     with pytest.raises(ResourceNotFoundException, match=f"^Layer version {layer_arn(REGION, ACCOUNT, 'lib', 2)} "):
-        service.get_policy(REGION, ref, 2)
+        service.get_policy(SCOPE, ref, 2)
 
 
 def test_functions_resolve_layers_and_keep_deleted_ones(service: LayerService):
     ref = parse_layer_name("lib")
-    layer = service.publish(REGION, ref, {"Content": content({"python/m.py": "X = 1"})})
-    resolved = service.resolve_for_function(REGION, [layer.arn])
+    layer = service.publish(SCOPE, ref, {"Content": content({"python/m.py": "X = 1"})})
+    resolved = service.resolve_for_function(SCOPE, [layer.arn])
     assert resolved[0]["arn"] == layer.arn and resolved[0]["code_size"] == layer.code_size
     with pytest.raises(InvalidParameterValueException, match="^Layers are not in the same region as the function. "
                                                              "Layers are expected to be in region us-east-1.$"):
-        service.resolve_for_function(REGION, [layer_arn("eu-west-1", ACCOUNT, "lib", 1)])
+        service.resolve_for_function(SCOPE, [layer_arn("eu-west-1", ACCOUNT, "lib", 1)])
     missing = layer_arn(REGION, ACCOUNT, "lib", 9)
     with pytest.raises(InvalidParameterValueException, match=f"^Layer version {missing} does not exist.$"):
-        service.resolve_for_function(REGION, [missing])
-    service.delete(REGION, ref, 1)
+        service.resolve_for_function(SCOPE, [missing])
+    service.delete(SCOPE, ref, 1)
     config = FunctionConfig(REGION, ACCOUNT, "f", "role", "python3.12", "h", "c" * 64, "x", 1, layers=resolved)
     assert layer.code_sha256_hex in service.referenced_code([config])
     assert layer.code_sha256_hex not in service.referenced_code([])

@@ -10,9 +10,12 @@ from lamina.control.permissions import PermissionService, build_statement, polic
 from lamina.control.policy_targets import TargetMissing
 from lamina.control.tags import check_tags
 from lamina.errors import InvalidParameterValueException, ValidationException
+from lamina.model.keys import FunctionKey, Scope
 from lamina.store.attachments import SqliteAttachmentStore, StoredPolicy
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:f"
+ACCOUNT = "000000000000"
+SCOPE = Scope(ACCOUNT, "us-east-1")
 
 
 def statement(**fields: object) -> dict:
@@ -65,7 +68,7 @@ def test_no_condition_without_optional_fields_and_url_auth_type_needs_url_action
 
 
 def test_policy_document_is_compact_with_default_id():
-    policy = StoredPolicy("us-east-1", "f", "", "rev", (statement(Principal="*"),))
+    policy = StoredPolicy(ACCOUNT, "us-east-1", "f", "", "rev", (statement(Principal="*"),))
     assert policy_json(policy).startswith('{"Version":"2012-10-17","Id":"default","Statement":[{"Sid":"sid"')
 
 
@@ -90,23 +93,26 @@ def test_taggable_arns():
 
 
 def test_attachment_store_round_trip_and_forget(tmp_path):
+    f, g = FunctionKey(ACCOUNT, "r", "f"), FunctionKey(ACCOUNT, "r", "g")
+    other = FunctionKey("111122223333", "r", "f")  # another account's function of the same name
     store = SqliteAttachmentStore(tmp_path / "lamina.db")
-    store.put_tags("r", "f", {"a": "1"})
-    store.put_tags("r", "g", {"b": "2"})
-    first = StoredPolicy("r", "f", "", "rev1", ({"Sid": "a"},))
-    alias = StoredPolicy("r", "f", "live", "rev2", ({"Sid": "b"}, {"Sid": "c"}))
+    store.put_tags(f, {"a": "1"})
+    store.put_tags(g, {"b": "2"})
+    store.put_tags(other, {"c": "3"})
+    first = StoredPolicy(*f, "", "rev1", ({"Sid": "a"},))
+    alias = StoredPolicy(*f, "live", "rev2", ({"Sid": "b"}, {"Sid": "c"}))
     store.put_policy(first)
     store.put_policy(alias)
     store.close()
 
     reopened = SqliteAttachmentStore(tmp_path / "lamina.db")
-    assert reopened.all_tags() == {("r", "f"): {"a": "1"}, ("r", "g"): {"b": "2"}}
+    assert reopened.all_tags() == {f: {"a": "1"}, g: {"b": "2"}, other: {"c": "3"}}
     assert sorted(reopened.all_policies(), key=lambda p: p.qualifier) == [first, alias]
-    reopened.forget("r", "f", "live")
+    reopened.forget(f, "live")
     assert reopened.all_policies() == [first]
-    reopened.put_policy(StoredPolicy("r", "g", "", "rev3", ()))  # no statements: nothing stored
-    reopened.forget("r", "f")
-    assert reopened.all_tags() == {("r", "g"): {"b": "2"}}
+    reopened.put_policy(StoredPolicy(*g, "", "rev3", ()))  # no statements: nothing stored
+    reopened.forget(f)
+    assert reopened.all_tags() == {g: {"b": "2"}, other: {"c": "3"}}
     assert reopened.all_policies() == []
     reopened.close()
 
@@ -114,7 +120,7 @@ def test_attachment_store_round_trip_and_forget(tmp_path):
 class _Targets:
     """Policy targets where only the unqualified function `f` exists."""
 
-    def arn_of(self, region, ref, qualifier):
+    def arn_of(self, scope, ref, qualifier):
         if ref.name != "f" or qualifier is not None:
             raise TargetMissing("alias", f"{FN}:{qualifier}")
         return FN
@@ -122,12 +128,12 @@ class _Targets:
 
 def test_policies_of_targets_gone_before_a_crash_are_dropped_at_load(tmp_path):
     store = SqliteAttachmentStore(tmp_path / "lamina.db")
-    kept = StoredPolicy("us-east-1", "f", "", "rev1", ({"Sid": "a"},))
+    kept = StoredPolicy(*SCOPE, "f", "", "rev1", ({"Sid": "a"},))
     store.put_policy(kept)
-    store.put_policy(StoredPolicy("us-east-1", "f", "gone", "rev2", ({"Sid": "b"},)))
-    store.put_policy(StoredPolicy("us-east-1", "deleted", "", "rev3", ({"Sid": "c"},)))
+    store.put_policy(StoredPolicy(*SCOPE, "f", "gone", "rev2", ({"Sid": "b"},)))
+    store.put_policy(StoredPolicy(*SCOPE, "deleted", "", "rev3", ({"Sid": "c"},)))
     service = PermissionService(store, _Targets())
     service.load()
-    assert json.loads(service.get("us-east-1", "f", None)["Policy"])["Statement"] == [{"Sid": "a"}]
+    assert json.loads(service.get(SCOPE, "f", None)["Policy"])["Statement"] == [{"Sid": "a"}]
     assert store.all_policies() == [kept]
     store.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lamina.invoke.pool import EnvironmentPool
 from lamina.invoke.environment import EnvironmentState
+from lamina.model.keys import FunctionKey
 
 
 @dataclass
@@ -18,6 +19,11 @@ class _Config:
     region: str = "us-east-1"
     version: str = "$LATEST"
     environment_fingerprint: str = "f1"
+    account: str = "000000000000"
+
+    @property
+    def key(self) -> FunctionKey:
+        return FunctionKey(self.account, self.region, self.name)
 
 
 class _Environment:

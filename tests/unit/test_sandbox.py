@@ -32,7 +32,9 @@ from lamina.sandbox import (
     detect_host_capabilities,
     remove_stale_sandboxes,
 )
-from lamina.sandbox.cgroups import FREEZE_HOLD, MIB, V2CgroupDriver, open_cgroup_driver
+from lamina.sandbox.cgroup_discovery import open_cgroup_driver
+from lamina.sandbox.cgroup_v2 import V2CgroupDriver
+from lamina.sandbox.cgroups import FREEZE_HOLD, MIB
 from lamina.sandbox.mounts import mounts_under
 from lamina.sandbox.teardown import TeardownThread
 from tests.support.polling import wait_until

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lamina.control import validation
-from lamina.control.runtimes_catalog import (
+from lamina.control.runtime_identifiers import (
     DEPRECATED_RUNTIMES,
     NEWER_SUPPORTED_RUNTIMES,
     SUPPORTED_RUNTIMES,

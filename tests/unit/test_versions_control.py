@@ -14,39 +14,42 @@ from lamina.control.routing import choose_version
 from lamina.control.version_validation import check_alias_request, check_publish_request, check_routing
 from lamina.control.versions import VersionService, content_fingerprint
 from lamina.errors import InvalidParameterValueException, InvalidRequestContentException, ValidationException
+from lamina.model.keys import FunctionKey
 from lamina.store.versions import PublishMark
 from tests.support.records import latest
+
+F = FunctionKey("000000000000", "us-east-1", "f")
 
 
 class MemoryFunctions:
     """The part of FunctionStore that VersionService writes."""
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, str, str], FunctionConfig] = {}
+        self.rows: dict[tuple[FunctionKey, str], FunctionConfig] = {}
 
     def create(self, config: FunctionConfig) -> None:
-        self.rows[(config.region, config.name, config.version)] = config
+        self.rows[(config.key, config.version)] = config
 
     def replace(self, config: FunctionConfig, expected_revision: str) -> None:
-        assert self.rows[(config.region, config.name, config.version)].revision_id == expected_revision
-        self.rows[(config.region, config.name, config.version)] = config
+        assert self.rows[(config.key, config.version)].revision_id == expected_revision
+        self.rows[(config.key, config.version)] = config
 
-    def delete_version(self, region: str, name: str, version: str) -> bool:
-        return self.rows.pop((region, name, version), None) is not None
+    def delete_version(self, key: FunctionKey, version: str) -> bool:
+        return self.rows.pop((key, version), None) is not None
 
 
 class MemoryMarks:
     def __init__(self) -> None:
-        self.stored: dict[tuple[str, str], PublishMark] = {}
+        self.stored: dict[FunctionKey, PublishMark] = {}
 
-    def marks(self) -> dict[tuple[str, str], PublishMark]:
+    def marks(self) -> dict[FunctionKey, PublishMark]:
         return dict(self.stored)
 
-    def put_mark(self, region: str, name: str, mark: PublishMark) -> None:
-        self.stored[(region, name)] = mark
+    def put_mark(self, key: FunctionKey, mark: PublishMark) -> None:
+        self.stored[key] = mark
 
-    def forget(self, region: str, name: str) -> None:
-        self.stored.pop((region, name), None)
+    def forget(self, key: FunctionKey) -> None:
+        self.stored.pop(key, None)
 
 
 @pytest.fixture
@@ -72,7 +75,7 @@ def test_weighted_choice_extremes() -> None:
 
 def test_publish_numbers_idempotence_and_no_reuse(service) -> None:
     versions, functions, marks = service
-    current = functions.rows[("us-east-1", "f", "$LATEST")]
+    current = functions.rows[(F, "$LATEST")]
     new_latest, first = versions.publish(current, "first")
     assert (first.version, first.description, first.state) == ("1", "first", "Active")
     assert new_latest is not None and new_latest.revision_id not in ("r0", first.revision_id)
@@ -82,18 +85,18 @@ def test_publish_numbers_idempotence_and_no_reuse(service) -> None:
     functions.replace(changed, new_latest.revision_id)
     after_change, second = versions.publish(changed, None)
     assert (second.version, second.timeout, second.description) == ("2", 9, "")
-    assert versions.remove("us-east-1", "f", "2") and not versions.remove("us-east-1", "f", "2")
+    assert versions.remove(F, "2") and not versions.remove(F, "2")
     assert after_change is not None
     changed_again = dataclasses.replace(after_change, timeout=10)
     functions.replace(changed_again, after_change.revision_id)
     assert versions.publish(changed_again, None)[1].version == "3"
-    assert [c.version for c in versions.of("us-east-1", "f")] == ["1", "3"]
-    assert marks.stored[("us-east-1", "f")].number == 3
+    assert [c.version for c in versions.of(F)] == ["1", "3"]
+    assert marks.stored[F].number == 3
 
 
 def test_load_takes_the_stored_mark_which_a_publish_writes_with_its_version() -> None:
     functions, marks = MemoryFunctions(), MemoryMarks()
-    marks.put_mark("us-east-1", "f", PublishMark(7, "x"))  # versions 6 and 7 were deleted: numbers are not reused
+    marks.put_mark(F, PublishMark(7, "x"))  # versions 6 and 7 were deleted: numbers are not reused
     rows = [latest(), latest(version="1"), latest(version="5")]
     versions = VersionService(functions, marks)  # type: ignore[arg-type]
     versions.load(rows)

@@ -6,9 +6,10 @@ import asyncio
 from lamina.services.lambda_.listing import max_items, page
 from lamina.services.lambda_.router import Router
 from lamina.services.lambda_.wire import Call
-from lamina.model.arns import MAX_ARN_LENGTH, FunctionRef, parse_function_name
+from lamina.model.arns import MAX_ARN_LENGTH, parse_function_name
+from lamina.model.keys import FunctionKey
 from lamina.control.functions import FunctionService
-from lamina.http.server import Response
+from lamina.http.messages import Response
 
 
 
@@ -24,39 +25,36 @@ class AliasOperations:
         router.operation("UpdateAlias", self.update_alias)
         router.operation("DeleteAlias", self.delete_alias)
 
-    def _function(self, call: Call) -> FunctionRef:
+    def _function(self, call: Call) -> FunctionKey:
         ref = parse_function_name(call.params["FunctionName"], max_length=MAX_ARN_LENGTH)
-        self._service.check_scope(call.region, ref)
-        return ref
+        return self._service.check_scope(call.scope, ref)
 
     async def create_alias(self, call: Call) -> Response:
-        ref = self._function(call)
-        alias = await asyncio.to_thread(self._aliases.create, call.region, ref.name, call.json_body())
-        return call.reply(201, alias.to_aws())
+        function = self._function(call)
+        alias = await asyncio.to_thread(self._aliases.create, function, call.json_body())
+        return call.reply(alias.to_aws())
 
     def get_alias(self, call: Call) -> Response:
-        ref = self._function(call)
-        return call.reply(200, self._aliases.require(call.region, ref.name, call.params["Name"]).to_aws())
+        function = self._function(call)
+        return call.reply(self._aliases.require(function, call.params["Name"]).to_aws())
 
     async def update_alias(self, call: Call) -> Response:
-        ref = self._function(call)
-        alias = await asyncio.to_thread(
-            self._aliases.update, call.region, ref.name, call.params["Name"], call.json_body()
-        )
-        return call.reply(200, alias.to_aws())
+        function = self._function(call)
+        alias = await asyncio.to_thread(self._aliases.update, function, call.params["Name"], call.json_body())
+        return call.reply(alias.to_aws())
 
     async def delete_alias(self, call: Call) -> Response:
-        ref = self._function(call)
-        await asyncio.to_thread(self._aliases.delete, call.region, ref.name, call.params["Name"])
-        return call.reply(204)
+        function = self._function(call)
+        await asyncio.to_thread(self._aliases.delete, function, call.params["Name"])
+        return call.reply()
 
     def list_aliases(self, call: Call) -> Response:
-        ref = self._function(call)
+        function = self._function(call)
         function_version = call.query("FunctionVersion")
         size = max_items(call.query("MaxItems"), "ListAliases", FunctionVersion=function_version)
-        aliases = self._aliases.list(call.region, ref.name, function_version)
+        aliases = self._aliases.list(function, function_version)
         chosen, next_marker = page(aliases, lambda a: a.name, call.query("Marker"), size, str)
         document: dict[str, object] = {"Aliases": [alias.to_aws() for alias in chosen]}
         if next_marker is not None:
             document["NextMarker"] = next_marker
-        return call.reply(200, document)
+        return call.reply(document)

@@ -21,7 +21,7 @@ from lamina.errors import (
     ServiceException,
     UnknownOperationException,
 )
-from lamina.http.server import BodyTooLarge, HttpError, Request, Response
+from lamina.http.messages import BodyTooLarge, HttpError, Request, Response
 from lamina.store.space import storage_exhausted
 
 #: The largest request any operation accepts: CreateFunction with a 50 MB zip, base64-encoded in JSON.

@@ -15,7 +15,7 @@ from lamina.model.arns import merge_qualifier, parse_function_name
 from lamina.control.event_invoke import EventInvokeConfigService
 from lamina.control.functions import FunctionService
 from lamina.errors import RequestTooLargeException
-from lamina.http.server import Response
+from lamina.http.messages import Response
 
 
 
@@ -26,13 +26,11 @@ class AsyncInvokeOperations:
         invoker: AsyncInvoker,
         functions: FunctionService,
         queue_path: Path,
-        account: str,
     ) -> None:
         self._configs = configs
         self._invoker = invoker
         self._functions = functions
         self._queue_path = queue_path
-        self._account = account
 
     def register(self, router: Router) -> None:
         router.operation("PutFunctionEventInvokeConfig", self.put_config)
@@ -43,50 +41,54 @@ class AsyncInvokeOperations:
         router.operation("InvokeAsync", self.invoke_async)
         router.lamina("GET", "/lamina/async-queue", self.queue_status, "LaminaAsyncQueue")
 
-    def put_config(self, call: Call) -> Response:
+    async def put_config(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"])
-        config = self._configs.put(call.region, ref, merge_qualifier(ref, call.query("Qualifier")), call.json_body())
-        return call.reply(200, config.to_aws(self._account))
+        config = await asyncio.to_thread(
+            self._configs.put, call.scope, ref, merge_qualifier(ref, call.query("Qualifier")), call.json_body()
+        )
+        return call.reply(config.to_aws())
 
-    def update_config(self, call: Call) -> Response:
+    async def update_config(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"])
-        config = self._configs.update(call.region, ref, merge_qualifier(ref, call.query("Qualifier")), call.json_body())
-        return call.reply(200, config.to_aws(self._account))
+        config = await asyncio.to_thread(
+            self._configs.update, call.scope, ref, merge_qualifier(ref, call.query("Qualifier")), call.json_body()
+        )
+        return call.reply(config.to_aws())
 
     def get_config(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"])
-        config = self._configs.get(call.region, ref, merge_qualifier(ref, call.query("Qualifier")))
-        return call.reply(200, config.to_aws(self._account))
+        config = self._configs.get(call.scope, ref, merge_qualifier(ref, call.query("Qualifier")))
+        return call.reply(config.to_aws())
 
-    def delete_config(self, call: Call) -> Response:
+    async def delete_config(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"])
-        self._configs.delete(call.region, ref, merge_qualifier(ref, call.query("Qualifier")))
-        return call.reply(204)
+        await asyncio.to_thread(self._configs.delete, call.scope, ref, merge_qualifier(ref, call.query("Qualifier")))
+        return call.reply()
 
     def list_configs(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"])
         size = max_items(call.query("MaxItems"), "ListFunctionEventInvokeConfigs")
-        page, next_marker = self._configs.list(call.region, ref, call.query("Marker"), size)
-        document: dict[str, object] = {"FunctionEventInvokeConfigs": [config.to_aws(self._account) for config in page]}
+        page, next_marker = self._configs.list(call.scope, ref, call.query("Marker"), size)
+        document: dict[str, object] = {"FunctionEventInvokeConfigs": [config.to_aws() for config in page]}
         if next_marker is not None:
             document["NextMarker"] = next_marker
-        return call.reply(200, document)
+        return call.reply(document)
 
     async def invoke_async(self, call: Call) -> Response:
         """The deprecated InvokeAsync: an Event invoke answered with `{"Status": 202}`."""
         ref = parse_function_name(call.params["FunctionName"])
-        config = self._functions.resolve(call.region, ref, ref.qualifier)
+        config = self._functions.resolve(call.scope, ref, ref.qualifier)
         if len(call.request.body) > MAX_EVENT_PAYLOAD:
             raise RequestTooLargeException(
                 f"Request must be smaller than {MAX_EVENT_PAYLOAD} bytes for the InvokeAsync operation"
             )
         payload = runtime_payload(config, call.request.body)
-        await self._invoker.enqueue(call.region, ref.name, ref.qualifier, call.request_id, payload)
-        return call.reply(202, {"Status": 202})
+        await self._invoker.enqueue(config.key, ref.qualifier, call.request_id, payload)
+        return call.reply({"Status": 202})
 
     async def queue_status(self, call: Call) -> Response:
         """Lamina's own view: queued events per function qualifier, with the oldest one's age."""
         stats = await asyncio.to_thread(read_stats, self._queue_path)
         now = time.time()
-        return call.reply(200, {"Queues": [entry.to_json(now) for entry in stats]})
+        return call.reply({"Queues": [entry.to_json(now) for entry in stats]})
 

@@ -8,7 +8,7 @@ import re
 from lamina.services.lambda_.router import Router
 from lamina.services.lambda_.wire import Call
 from lamina.errors import ResourceNotFoundException
-from lamina.http.server import Response
+from lamina.http.messages import Response
 from lamina.store.blobs import CodeStore
 
 _ADDRESS = re.compile(r"([0-9a-f]{64})\.zip")
@@ -28,8 +28,8 @@ class CodeDownloads:
         if path is None or not path.is_file():
             raise ResourceNotFoundException("The resource you requested does not exist.")
         body = await asyncio.to_thread(path.read_bytes)  # up to 50 MB: off the event loop
-        return Response(200, body, [("x-amzn-RequestId", call.request_id), ("Content-Type", "application/zip")])
+        return Response(call.status, body, [("x-amzn-RequestId", call.request_id), ("Content-Type", "application/zip")])
 
     async def storage(self, call: Call) -> Response:
         """Extracted code stored (what --code-storage-limit applies to), the limit, and the number of trees."""
-        return call.reply(200, await asyncio.to_thread(self._code.usage))
+        return call.reply(await asyncio.to_thread(self._code.usage))

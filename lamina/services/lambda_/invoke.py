@@ -8,7 +8,7 @@ import json
 from lamina.services.lambda_.router import Router
 from lamina.services.lambda_.wire import Call, parse_json
 from lamina.asyncinvoke.dispatcher import AsyncInvoker
-from lamina.model.arns import function_arn, merge_qualifier, parse_function_name
+from lamina.model.arns import merge_qualifier, parse_function_name
 from lamina.control.functions import FunctionService
 from lamina.model.function import FunctionConfig
 from lamina.errors import (
@@ -17,7 +17,7 @@ from lamina.errors import (
     RequestTooLargeException,
     validation_error,
 )
-from lamina.http.server import Response
+from lamina.http.messages import Response
 from lamina.invoke.service import InvocationService
 
 MAX_SYNC_PAYLOAD = 6291456
@@ -64,13 +64,10 @@ def runtime_payload(config: FunctionConfig, payload: bytes) -> bytes:
 
 
 class InvokeOperations:
-    def __init__(
-        self, functions: FunctionService, invocations: InvocationService, events: AsyncInvoker, account: str
-    ) -> None:
+    def __init__(self, functions: FunctionService, invocations: InvocationService, events: AsyncInvoker) -> None:
         self._functions = functions
         self._invocations = invocations
         self._events = events
-        self._account = account
 
     def register(self, router: Router) -> None:
         router.operation("Invoke", self.invoke)
@@ -84,24 +81,26 @@ class InvokeOperations:
             )
         ref = parse_function_name(call.params["FunctionName"])
         qualifier = merge_qualifier(ref, call.query("Qualifier"))
-        config = self._functions.resolve(call.region, ref, qualifier, routed=True)
+        config = self._functions.resolve(call.scope, ref, qualifier, routed=True)
         payload = call.request.body
         limit = MAX_EVENT_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
         if len(payload) > limit:
             raise RequestTooLargeException(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
+        # The model has one responseCode (200, a RequestResponse answer); AWS answers a DryRun 204 and an accepted
+        # Event 202, which the model only documents in the StatusCode member.
         if invocation_type == "DryRun":
-            return call.reply(204)
+            return call.reply(status=204)
         payload = runtime_payload(config, payload)
         if invocation_type == "Event":
-            await self._events.enqueue(call.region, ref.name, qualifier, call.request_id, payload)
-            return call.reply(202)
+            await self._events.enqueue(config.key, qualifier, call.request_id, payload)
+            return call.reply(status=202)
         outcome = await self._invocations.invoke(
             config,
             call.request_id,
             payload,
-            function_arn(call.region, self._account, ref.name, qualifier if qualifier else None),
+            config.key.arn(qualifier if qualifier else None),
             client_context=_client_context(headers.get("x-amz-client-context")),
             want_log_tail=headers.get("x-amz-log-type") == "Tail",
         )
@@ -114,4 +113,4 @@ class InvokeOperations:
             response_headers.append(("X-Amz-Function-Error", outcome.function_error))
         if outcome.log_tail is not None:
             response_headers.append(("X-Amz-Log-Result", outcome.log_tail))
-        return Response(200, outcome.payload, response_headers)
+        return Response(call.status, outcome.payload, response_headers)

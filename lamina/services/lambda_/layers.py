@@ -13,7 +13,7 @@ from lamina.model.layer import LayerVersion
 from lamina.control.layer_validation import validate_list_filters
 from lamina.control.layers import LayerService
 from lamina.errors import validation_error
-from lamina.http.server import Response
+from lamina.http.messages import Response
 
 
 
@@ -39,20 +39,20 @@ class LayerOperations:
 
     async def publish_layer_version(self, call: Call) -> Response:
         ref = parse_layer_name(call.params["LayerName"])
-        layer = await asyncio.to_thread(self._service.publish, call.region, ref, call.json_body())
-        return call.reply(201, self._document(layer))
+        layer = await asyncio.to_thread(self._service.publish, call.scope, ref, call.json_body())
+        return call.reply(self._document(layer))
 
     def get_layer_version(self, call: Call) -> Response:
-        layer = self._service.get(call.region, parse_layer_name(call.params["LayerName"]), _version_number(call))
-        return call.reply(200, self._document(layer))
+        layer = self._service.get(call.scope, parse_layer_name(call.params["LayerName"]), _version_number(call))
+        return call.reply(self._document(layer))
 
     def list_layers(self, call: Call) -> Response:
         """ListLayers, and GetLayerVersionByArn, which AWS serves on the same path with `?find=LayerVersion`."""
         if call.query("find") == "LayerVersion":
-            return call.reply(200, self._document(self._service.get_by_arn(call.region, call.query("Arn"))))
+            return call.reply(self._document(self._service.get_by_arn(call.scope, call.query("Arn"))))
         runtime, architecture = call.query("CompatibleRuntime"), call.query("CompatibleArchitecture")
         size = validate_list_filters(runtime, architecture, call.query("MaxItems"))
-        page = self._service.list_layers(call.region, runtime, architecture, call.query("Marker"), size)
+        page = self._service.list_layers(call.scope, runtime, architecture, call.query("Marker"), size)
         document: dict[str, Any] = {
             "Layers": [
                 {"LayerName": layer.name, "LayerArn": layer.layer_arn, "LatestMatchingVersion": layer.list_item()}
@@ -61,39 +61,42 @@ class LayerOperations:
         }
         if page.next_marker is not None:
             document["NextMarker"] = page.next_marker
-        return call.reply(200, document)
+        return call.reply(document)
 
     def list_layer_versions(self, call: Call) -> Response:
         ref = parse_layer_name(call.params["LayerName"])
         runtime, architecture = call.query("CompatibleRuntime"), call.query("CompatibleArchitecture")
         size = validate_list_filters(runtime, architecture, call.query("MaxItems"))
-        page = self._service.list_versions(call.region, ref, runtime, architecture, call.query("Marker"), size)
+        page = self._service.list_versions(call.scope, ref, runtime, architecture, call.query("Marker"), size)
         document: dict[str, Any] = {"LayerVersions": [layer.list_item() for layer in page.items]}
         if page.next_marker is not None:
             document["NextMarker"] = page.next_marker
-        return call.reply(200, document)
+        return call.reply(document)
 
-    def delete_layer_version(self, call: Call) -> Response:
-        self._service.delete(call.region, parse_layer_name(call.params["LayerName"]), _version_number(call))
-        return call.reply(204)
-
-    def add_layer_version_permission(self, call: Call) -> Response:
-        ref = parse_layer_name(call.params["LayerName"])
-        statement, revision_id = self._service.add_permission(
-            call.region, ref, _version_number(call), call.json_body(), call.query("RevisionId")
+    async def delete_layer_version(self, call: Call) -> Response:
+        await asyncio.to_thread(
+            self._service.delete, call.scope, parse_layer_name(call.params["LayerName"]), _version_number(call)
         )
-        return call.reply(201, {"Statement": json.dumps(statement, separators=(",", ":")), "RevisionId": revision_id})
+        return call.reply()
+
+    async def add_layer_version_permission(self, call: Call) -> Response:
+        ref = parse_layer_name(call.params["LayerName"])
+        statement, revision_id = await asyncio.to_thread(
+            self._service.add_permission, call.scope, ref, _version_number(call), call.json_body(), call.query("RevisionId")
+        )
+        return call.reply({"Statement": json.dumps(statement, separators=(",", ":")), "RevisionId": revision_id})
 
     def get_layer_version_policy(self, call: Call) -> Response:
-        layer = self._service.get_policy(call.region, parse_layer_name(call.params["LayerName"]), _version_number(call))
-        return call.reply(200, {"Policy": layer.policy_document(), "RevisionId": layer.policy_revision_id})
+        layer = self._service.get_policy(call.scope, parse_layer_name(call.params["LayerName"]), _version_number(call))
+        return call.reply({"Policy": layer.policy_document(), "RevisionId": layer.policy_revision_id})
 
-    def remove_layer_version_permission(self, call: Call) -> Response:
+    async def remove_layer_version_permission(self, call: Call) -> Response:
         ref = parse_layer_name(call.params["LayerName"])
-        self._service.remove_permission(
-            call.region, ref, _version_number(call), call.params["StatementId"], call.query("RevisionId")
+        await asyncio.to_thread(
+            self._service.remove_permission,
+            call.scope, ref, _version_number(call), call.params["StatementId"], call.query("RevisionId")
         )
-        return call.reply(204)
+        return call.reply()
 
 
 def _version_number(call: Call) -> int:

@@ -1,10 +1,12 @@
 """AddPermission, GetPolicy and RemovePermission: parse the request, call PermissionService, serialise."""
 from __future__ import annotations
 
+import asyncio
+
 from lamina.services.lambda_.router import Router
 from lamina.services.lambda_.wire import Call
 from lamina.control.permissions import PermissionService
-from lamina.http.server import Response
+from lamina.http.messages import Response
 
 
 
@@ -17,21 +19,22 @@ class PermissionOperations:
         router.operation("GetPolicy", self.get_policy)
         router.operation("RemovePermission", self.remove_permission)
 
-    def add_permission(self, call: Call) -> Response:
-        document = self._permissions.add(
-            call.region, call.params["FunctionName"], call.query("Qualifier"), call.json_body()
+    async def add_permission(self, call: Call) -> Response:
+        document = await asyncio.to_thread(
+            self._permissions.add, call.scope, call.params["FunctionName"], call.query("Qualifier"), call.json_body()
         )
-        return call.reply(201, document)
+        return call.reply(document)
 
     def get_policy(self, call: Call) -> Response:
-        return call.reply(200, self._permissions.get(call.region, call.params["FunctionName"], call.query("Qualifier")))
+        return call.reply(self._permissions.get(call.scope, call.params["FunctionName"], call.query("Qualifier")))
 
-    def remove_permission(self, call: Call) -> Response:
-        self._permissions.remove(
-            call.region,
+    async def remove_permission(self, call: Call) -> Response:
+        await asyncio.to_thread(
+            self._permissions.remove,
+            call.scope,
             call.params["FunctionName"],
             call.params["StatementId"],
             call.query("Qualifier"),
             call.query("RevisionId"),
         )
-        return call.reply(204)
+        return call.reply()

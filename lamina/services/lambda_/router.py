@@ -7,7 +7,7 @@ from typing import Any, Awaitable, Callable, NamedTuple, Union
 from urllib.parse import parse_qs
 
 from lamina.validation.service_models import service_model
-from lamina.http.server import Response
+from lamina.http.messages import Response
 from lamina.services.lambda_.wire import Call
 
 OperationHandler = Callable[[Call], Union[Response, Awaitable[Response]]]

@@ -9,7 +9,8 @@ from lamina.services.lambda_.wire import Call
 from lamina.model.arns import LATEST, MAX_ARN_LENGTH, parse_function_name
 from lamina.control.functions import FunctionService
 from lamina.model.function import FunctionConfig
-from lamina.http.server import Response
+from lamina.model.keys import Scope
+from lamina.http.messages import Response
 
 
 def version_order(version: str) -> tuple[int, int]:
@@ -27,28 +28,28 @@ class VersionOperations:
 
     async def publish_version(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"], max_length=MAX_ARN_LENGTH)
-        version = await asyncio.to_thread(self._service.publish, call.region, ref, call.json_body())
-        return call.reply(201, version.to_aws())
+        version = await asyncio.to_thread(self._service.publish, call.scope, ref, call.json_body())
+        return call.reply(version.to_aws())
 
     def list_versions(self, call: Call) -> Response:
         ref = parse_function_name(call.params["FunctionName"])
-        latest = self._service.resolve(call.region, ref, None)
-        versions = [latest, *self._service.versions.of(call.region, ref.name)]
+        latest = self._service.resolve(call.scope, ref, None)
+        versions = [latest, *self._service.versions.of(latest.key)]
         chosen, next_marker = page(
             versions, lambda c: c.version, call.query("Marker"), max_items(call.query("MaxItems")), version_order
         )
         document: dict[str, object] = {"Versions": [listed_configuration(c, qualified=True) for c in chosen]}
         if next_marker is not None:
             document["NextMarker"] = next_marker
-        return call.reply(200, document)
+        return call.reply(document)
 
 
-def list_all_versions(service: FunctionService, region: str, marker: str | None, size: int) -> dict[str, object]:
+def list_all_versions(service: FunctionService, scope: Scope, marker: str | None, size: int) -> dict[str, object]:
     """ListFunctions with FunctionVersion=ALL: each function's $LATEST then its versions, every ARN qualified."""
     configs = [
         config
-        for latest in service.list_latest(region)
-        for config in (latest, *service.versions.of(region, latest.name))
+        for latest in service.list_latest(scope)
+        for config in (latest, *service.versions.of(latest.key))
     ]
     chosen, next_marker = page(configs, _name_and_version, marker, size, _name_and_version_order)
     document: dict[str, object] = {"Functions": [listed_configuration(c, qualified=True) for c in chosen]}

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs
 
 from lamina.errors import InvalidRequestContentException, LambdaError
 from lamina.gateway.context import RequestContext
-from lamina.http.server import Request, Response
+from lamina.http.messages import Request, Response
+from lamina.model.keys import Scope
 
 JSON_TYPE = ("Content-Type", "application/json")
 #: Jackson's word for it; Python's parser gives up at its recursion limit, AWS's at 1000 levels.
@@ -48,7 +49,7 @@ class Call:
     """One API request as an operation handler sees it: the HTTP request, its RequestContext (made once by the
     gateway), the decoded path parameters and the operation's success status (the model's responseCode)."""
 
-    __slots__ = ("request", "context", "params", "status", "_query")
+    __slots__ = ("request", "context", "params", "status", "_query", "_scope")
 
     def __init__(self, request: Request, context: RequestContext, params: dict[str, str], status: int = 200) -> None:
         self.request = request
@@ -56,6 +57,7 @@ class Call:
         self.params = params
         self.status = status
         self._query: dict[str, list[str]] | None = None
+        self._scope: Scope | None = None
 
     @property
     def request_id(self) -> str:
@@ -68,6 +70,14 @@ class Call:
     @property
     def account(self) -> str:
         return self.context.account
+
+    @property
+    def scope(self) -> Scope:
+        """Where the request acts: the caller's account and the region it addressed (made on first use, once)."""
+        scope = self._scope
+        if scope is None:
+            scope = self._scope = Scope(self.context.account, self.context.region)
+        return scope
 
     def query(self, name: str) -> str | None:
         if self._query is None:
@@ -89,7 +99,11 @@ class Call:
             raise _surrogate_error(surrogate)
         return document
 
-    def reply(self, status: int, document: Any = None, headers: list[tuple[str, str]] | None = None) -> Response:
+    def reply(
+        self, document: Any = None, headers: list[tuple[str, str]] | None = None, *, status: int | None = None
+    ) -> Response:
+        """A success: `document` as JSON (none: an empty body) with the operation's status, the model's
+        responseCode, unless `status` says otherwise (where AWS answers another one, e.g. Invoke's 202 for Event)."""
         all_headers = [("x-amzn-RequestId", self.request_id)]
         body = b""
         if document is not None:
@@ -97,7 +111,7 @@ class Call:
             all_headers.append(JSON_TYPE)
         if headers:
             all_headers.extend(headers)
-        return Response(status, body, all_headers)
+        return Response(self.status if status is None else status, body, all_headers)
 
 
 def _surrogate_error(surrogate: str) -> InvalidRequestContentException:

@@ -89,6 +89,8 @@ export class ImportModuleError extends Error {}
 export class HandlerNotFound extends Error {}
 export class MalformedHandlerName extends Error {}
 export class UserCodeSyntaxError extends Error {}
+export class MalformedStreamingHandler extends Error {}
+export class InvalidStreamingOperation extends Error {}
 export class UnhandledPromiseRejection extends Error {
   constructor(reason, promise) {
     super(reason);
@@ -102,6 +104,8 @@ for (const errorClass of [
   HandlerNotFound,
   MalformedHandlerName,
   UserCodeSyntaxError,
+  MalformedStreamingHandler,
+  InvalidStreamingOperation,
   UnhandledPromiseRejection,
 ]) {
   errorClass.prototype.name = `Runtime.${errorClass.name}`;

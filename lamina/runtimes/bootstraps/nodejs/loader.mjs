@@ -1,13 +1,14 @@
 /**
  * Resolves `_HANDLER` (`file.fn`, `dir/file.obj.fn`) to a function the way aws-lambda-ric does: try the bare path,
  * then `.js` (CommonJS unless a package.json says "type": "module"), `.mjs`, `.cjs`, then Node resolution; failures
- * become the Runtime.* errors AWS reports.
+ * become the Runtime.* errors AWS reports. The global `awslambda` (streaming.mjs) is set before the code loads.
  */
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { HandlerNotFound, ImportModuleError, MalformedHandlerName, UserCodeSyntaxError } from "./errors.mjs";
+import { installAwsLambdaGlobal } from "./streaming.mjs";
 
 const require = createRequire(import.meta.url);
 const FUNCTION_EXPR = /^([^.]*)\.(.*)$/;
@@ -76,6 +77,7 @@ export async function loadHandler(appRoot, fullHandlerString) {
     throw new MalformedHandlerName("Bad handler");
   }
   const [, moduleName, handlerPath] = match;
+  installAwsLambdaGlobal(); // before the function's code runs: it may call awslambda.streamifyResponse at load
   let userApp;
   try {
     userApp = await loadModule(appRoot, moduleRoot, moduleName);

@@ -1,4 +1,5 @@
-"""A lean HTTP/1.1 server protocol for asyncio, on httptools' parser.
+"""A lean HTTP/1.1 server protocol for asyncio, on httptools' parser: parsing, limits and timeouts, dispatch to the
+handler in request order, and the streaming write path.
 
 Why not a framework: the invoke path and the Runtime API are the hot path (three HTTP messages per warm invoke),
 and a framework's per-request machinery costs more than the whole round trip budget (0.7 ms p50). Parsing is
@@ -7,29 +8,46 @@ supports keep-alive, pipelining (responses are written in request order) and `Ex
 response whose body is an async iterator of bytes (`Transfer-Encoding: chunked`, optional trailers; the iterator is
 not asked for more while the transport's buffer is over its high-water mark).
 
-It also bounds what one connection can hold (`HttpLimits`: head size, header count, URL length, header, body and
-idle timeouts; a body limit checked on Content-Length before any body byte is read) and how many connections one
-peer can open (`ConnectionLimiter`). A refused request is answered through `on_error` with an `HttpError`, then
-the connection is closed.
+A request can also be streamed in: when `stream_body(request)` says so at the end of a chunked request's head, the
+request is dispatched at once as a `StreamedRequest`, its body following through `request.body_stream` as it is
+received (reading pauses while more than `BODY_STREAM_HIGH_WATER` bytes wait unconsumed) and its trailer fields
+collected in `request.trailers` (llhttp reports them through `on_header` after the last chunk). Its limits are the
+same as a whole body's (size across chunks, the body timeout, which does not run while the consumer holds reading
+paused), but a refusal midway cannot be a separate answer any more: it ends the body stream with the `HttpError`,
+the handler's answer is the connection's last, and the rest of what the client sends is discarded while we linger.
+A handler that answers before its streamed body ended gets the same: its answer, then no more reading.
+
+It also enforces what one connection can hold (`HttpLimits` in `limits.py`: head size, header count, URL length,
+header, body and idle timeouts; a body limit checked on Content-Length before any body byte is read) and how many
+connections one peer can open (`ConnectionLimiter`). A refused request is answered through `on_error` with an
+`HttpError` (`messages.py`), then the connection is closed.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-import resource
 from collections import deque
-from dataclasses import dataclass
-from http import HTTPStatus
-from typing import AsyncIterator, Awaitable, Callable, NoReturn, Union
+from typing import AsyncIterator, Awaitable, Callable, NoReturn
 
 import httptools
 
+from lamina.http.limits import ConnectionLimiter, HttpLimits
+from lamina.http.messages import (
+    BodyStream,
+    BodyTooLarge,
+    Handler,
+    HttpError,
+    IncompleteBody,
+    Request,
+    Response,
+    StreamedRequest,
+    encode_chunk,
+    encode_last_chunk,
+)
+
 _log = logging.getLogger("lamina.http")
 
-_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
-#: "No limit" for sizes: an int, so the checks per header need no None test.
-UNLIMITED = 1 << 62
 #: After a refusal our side is shut and what the client still sends is discarded this long, so that a client busy
 #: sending a body it was refused reads the answer rather than a connection reset.
 LINGER_SECONDS = 2.0
@@ -37,164 +55,9 @@ LINGER_SECONDS = 2.0
 MAX_QUEUED_REQUESTS = 32
 #: A connection that has sent nothing when its header timeout fires is looked at once more this much later.
 FRESH_GRACE_SECONDS = 0.05
-#: What the open-files limit keeps free of API connections: environments (pipes, Runtime API sockets), databases,
-#: logs. A quarter of the limit, at least 1024 but never more than half.
-_MIN_FD_RESERVE = 1024
 
 # Where a connection is: between requests, inside a request's head, inside its body, or answered a refusal.
 _IDLE, _HEAD, _BODY, _LINGER = 0, 1, 2, 3
-
-
-class Request:
-    """One parsed request; `headers` has lower-cased names (the last value wins)."""
-
-    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive")
-
-    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
-        self.method = method
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.body = body
-        self.keep_alive = True
-
-
-Trailers = Callable[[], "list[tuple[str, str]]"]
-
-
-class Response:
-    """A response. `body` is bytes (sent with Content-Length), or an async iterator of bytes, which is streamed with
-    `Transfer-Encoding: chunked` as it is produced (writing pauses while the client does not read); `trailers`, for a
-    streamed body only, is called once the body ended and its header fields are sent after the last chunk."""
-
-    __slots__ = ("status", "headers", "body", "trailers")
-
-    def __init__(
-        self,
-        status: int,
-        body: bytes | AsyncIterator[bytes] = b"",
-        headers: list[tuple[str, str]] | None = None,
-        trailers: Trailers | None = None,
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.headers = headers if headers is not None else []
-        self.trailers = trailers
-
-    def _head(self, keep_alive: bool) -> list[bytes]:
-        head = [b"HTTP/1.1 %d %s\r\n" % (self.status, _REASONS.get(self.status, b"Unknown"))]
-        for name, value in self.headers:
-            head.append(f"{name}: {value}\r\n".encode("latin-1"))
-        if not keep_alive:
-            head.append(b"Connection: close\r\n")
-        return head
-
-    def encode(self, keep_alive: bool) -> bytes:
-        """The whole response, for a bytes body."""
-        head = self._head(keep_alive)
-        head.append(b"Content-Length: %d\r\n\r\n" % len(self.body))  # type: ignore[arg-type]
-        return b"".join(head) + self.body  # type: ignore[operator]
-
-    def encode_streamed_head(self, keep_alive: bool) -> bytes:
-        """Status line and headers of a streamed (chunked) response."""
-        head = self._head(keep_alive)
-        head.append(b"Transfer-Encoding: chunked\r\n\r\n")
-        return b"".join(head)
-
-
-def encode_chunk(data: bytes) -> bytes:
-    """One chunk of a chunked body (never empty: an empty chunk ends the body)."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def encode_last_chunk(trailers: list[tuple[str, str]] | None = None) -> bytes:
-    """The last chunk, with the trailer fields if any."""
-    fields = b"".join(f"{name}: {value}\r\n".encode("latin-1") for name, value in trailers or ())
-    return b"0\r\n" + fields + b"\r\n"
-
-
-HandlerResult = Union[Response, Awaitable[Response]]
-Handler = Callable[[Request], HandlerResult]
-
-
-class HttpError(Exception):
-    """A request refused by this layer before its handler ran; `status` says why (400, 408, 413, 414, 431)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class BodyTooLarge(HttpError):
-    """A body over its limit, refused on its Content-Length or as soon as a chunked body grows past it."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request must be smaller than {limit} bytes")
-        self.limit = limit
-
-
-@dataclass(frozen=True)
-class HttpLimits:
-    """What one connection may hold; the defaults limit nothing (the Runtime API: a runtime parks `next` for minutes).
-
-    Sizes are bytes: request line and headers (431 above), distinct headers (431), the request target (414).
-    Timeouts are seconds (None: none). The header timeout runs from a request's first byte (a new connection's first
-    request: from the connection's opening); a body is refused once a whole body-timeout period passes with nothing
-    received (checked once a period, not per read); the idle timeout closes a keep-alive connection between requests.
-    """
-
-    max_head: int = UNLIMITED
-    max_headers: int = UNLIMITED
-    max_url: int = UNLIMITED
-    header_timeout: float | None = None
-    body_timeout: float | None = None
-    idle_timeout: float | None = None
-
-
-class ConnectionLimiter:
-    """Caps one listener's connections in total and per peer address, so that no client can use up the server's file
-    descriptors or crowd the others out; a connection over either cap is closed as soon as it is accepted."""
-
-    __slots__ = ("total", "per_peer", "_open", "_by_peer")
-
-    def __init__(self, total: int, per_peer: int) -> None:
-        self.total = total
-        self.per_peer = per_peer
-        self._open = 0
-        self._by_peer: dict[str, int] = {}
-
-    @classmethod
-    def within(cls, open_files: int, total: int = 0, per_peer: int = 0) -> ConnectionLimiter:
-        """Caps for a process allowed `open_files` descriptors: by default all but a reserve, half of it per peer."""
-        total = total or open_files - min(max(open_files // 4, _MIN_FD_RESERVE), open_files // 2)
-        return cls(total, per_peer or max(1, total // 2))
-
-    def admit(self, peer: str) -> bool:
-        held = self._by_peer.get(peer, 0)
-        if held >= self.per_peer or self._open >= self.total:
-            return False
-        self._by_peer[peer] = held + 1
-        self._open += 1
-        return True
-
-    def release(self, peer: str) -> None:
-        self._open -= 1
-        held = self._by_peer.pop(peer) - 1
-        if held:
-            self._by_peer[peer] = held
-
-
-def raise_open_files_limit() -> int:
-    """Raises RLIMIT_NOFILE's soft limit to the hard one and returns it (sandboxes set their own 1,024)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass
-    return soft
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -202,7 +65,9 @@ class HttpProtocol(asyncio.Protocol):
 
     `max_body` is the body every request may have; `body_limit(request)` is asked (on Content-Length, or at the
     start of a chunked body; the request has its method, path, query and headers, not yet its body) for the limit of a
-    request that may exceed it.
+    request that may exceed it. `stream_body(request)` is asked at the start of a chunked body (after `body_limit`)
+    whether to dispatch the request before its body, as a `StreamedRequest`; requests with a Content-Length are
+    always read whole, so the common path pays nothing for streaming.
     """
 
     __slots__ = (
@@ -210,7 +75,8 @@ class HttpProtocol(asyncio.Protocol):
         "_peer", "_accept", "_on_close", "_hold_pipelined", "_held", "_parser", "_transport", "_loop", "_queue",
         "_busy", "_state", "_begun", "_fresh", "_graced", "_url", "_headers", "_head_size", "_head_bytes",
         "_request", "_body", "_body_size", "_body_mark", "_limit", "_stopping", "_refused", "_read_paused",
-        "_write_paused", "_writable", "_deadline", "_timer", "_timer_at", "closed",
+        "_write_paused", "_writable", "_deadline", "_timer", "_timer_at", "closed", "_stream_body", "_body_stream",
+        "_stream_full", "_linger_on_close",
     )
 
     def __init__(
@@ -225,6 +91,7 @@ class HttpProtocol(asyncio.Protocol):
         accept: Callable[[asyncio.Transport], bool] | None = None,
         on_close: Callable[["HttpProtocol"], None] | None = None,
         hold_pipelined: bool = False,
+        stream_body: Callable[[Request], bool] | None = None,
     ) -> None:
         self._handler = handler
         self._max_body = max_body
@@ -242,7 +109,7 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: deque[Request | _Refusal] = deque()
+        self._queue: deque[Request | _Refusal] = deque()  # a StreamedRequest is queued at the end of its head
         self._busy = False
         self._state = _IDLE
         self._begun = 0  # requests begun on this connection
@@ -266,6 +133,10 @@ class HttpProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self.closed = False
+        self._stream_body = stream_body
+        self._body_stream: BodyStream | None = None  # the streamed body being received
+        self._stream_full = False  # reading paused because the streamed body's consumer is behind
+        self._linger_on_close = False  # the last answer went out before its request's body ended: linger, then close
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -331,6 +202,10 @@ class HttpProtocol(asyncio.Protocol):
         self.closed = True
         self._queue.clear()
         self._wake_writer()
+        stream = self._body_stream
+        if stream is not None:
+            self._body_stream = None
+            stream.fail(IncompleteBody())
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -396,8 +271,18 @@ class HttpProtocol(asyncio.Protocol):
         if declared or chunked:
             self._body_mark = 0
             self._expire_in(limits.body_timeout)
+        if chunked and self._stream_body is not None and self._stream_body(request):
+            self._start_stream(request)
         if headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _start_stream(self, head: Request) -> None:
+        """Queue `head` now as a StreamedRequest; its body chunks and trailer fields go to the stream from here on."""
+        stream = self._body_stream = BodyStream(self._pause_for_stream, self._resume_for_stream)
+        request = self._request = StreamedRequest(head, stream)
+        self._body = stream  # type: ignore[assignment]  # on_body appends: feed the stream instead
+        self._headers = request.trailers  # type: ignore[assignment]  # fields after the body are its trailers
+        self._queue.append(request)
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -410,17 +295,25 @@ class HttpProtocol(asyncio.Protocol):
         self._deadline = None  # no timeout while the request is handled (an invoke, a parked `next`)
         request = self._request
         assert request is not None
+        self._request = None
+        stream = self._body_stream
+        if stream is not None:  # dispatched already: its body ends here
+            self._body_stream = None
+            stream.end()
+            return
         request.body = b"".join(self._body)
         self._queue.append(request)
-        self._request = None
 
     # -- dispatch ------------------------------------------------------------------------------------------------
     def _drain(self) -> None:
         while self._queue and not self.closed:
             request = self._queue.popleft()
-            if isinstance(request, _Refusal):
-                self._write_refusal(request)
-                return
+            if type(request) is not Request:
+                if isinstance(request, _Refusal):
+                    self._write_refusal(request)
+                    return
+                self._dispatch_streamed(request)  # type: ignore[arg-type]
+                break
             try:
                 result = self._handler(request)
             except Exception as error:  # noqa: BLE001 - every failure becomes an AWS-shaped response
@@ -441,6 +334,36 @@ class HttpProtocol(asyncio.Protocol):
             self._update_reading()
         if not self._busy and self._state == _IDLE and not self.closed:
             self._expire_in(self._limits.idle_timeout)
+
+    def _dispatch_streamed(self, request: StreamedRequest) -> None:
+        self._busy = True
+        try:
+            result = self._handler(request)
+        except Exception as error:  # noqa: BLE001
+            result = self._on_error(request, error)
+        asyncio.ensure_future(self._finish_streamed(request, result))
+
+    async def _finish_streamed(self, request: StreamedRequest, result: Response | Awaitable[Response]) -> None:
+        if isinstance(result, Response):
+            response = result
+        else:
+            try:
+                response = await result
+            except Exception as error:  # noqa: BLE001
+                response = self._on_error(request, error)
+        self._busy = False
+        if self._request is request:
+            # Answered before its body ended: nothing is read after this answer (the client may still be sending).
+            self._refused = True
+            self._deadline = None
+            self._body_stream = self._request = None
+            request.body_stream.fail(IncompleteBody())  # type: ignore[union-attr]
+            request.keep_alive = False
+            self._linger_on_close = True
+        if self._write(request, response):
+            self._drain()
+        else:
+            self._busy = True
 
     async def _finish(self, request: Request, pending: Awaitable[Response]) -> None:
         try:
@@ -484,9 +407,16 @@ class HttpProtocol(asyncio.Protocol):
             self._held.clear()
         self._transport.write(data)
         if not request.keep_alive:
+            self._close_after_answer()
+        return True
+
+    def _close_after_answer(self) -> None:
+        if self._linger_on_close:
+            self._linger()
+        else:
+            assert self._transport is not None
             self._transport.close()
             self.closed = True
-        return True
 
     async def _stream(self, request: Request, response: Response) -> None:
         """Writes a streamed body chunk by chunk as its iterator yields them, waiting while the transport's buffer is
@@ -532,8 +462,7 @@ class HttpProtocol(asyncio.Protocol):
             self.closed = True
             return
         if not request.keep_alive:
-            transport.close()
-            self.closed = True
+            self._close_after_answer()
             return
         self._drain()
 
@@ -544,9 +473,20 @@ class HttpProtocol(asyncio.Protocol):
         raise error
 
     def _refuse(self, error: HttpError) -> None:
-        """Stop reading requests; answer `error` after the answers already due, then close."""
+        """Stop reading requests; answer `error` after the answers already due, then close. A streamed request
+        already queued or dispatched gets `error` through its body stream instead, and its answer is the last."""
         self._refused = True
         self._deadline = None
+        stream = self._body_stream
+        if stream is not None:
+            self._body_stream = None
+            self._request.keep_alive = False  # type: ignore[union-attr]
+            self._request = None
+            self._linger_on_close = True
+            stream.fail(error)
+            if not self._busy:
+                self._drain()  # refused in the very read that began it: not dispatched yet
+            return
         request = self._request or Request("", "", "", {}, b"")
         request.keep_alive = False
         self._queue.append(_Refusal(request, error))
@@ -562,21 +502,35 @@ class HttpProtocol(asyncio.Protocol):
             data = b"".join(self._held) + data
             self._held.clear()
         transport.write(data)
-        if transport.can_write_eof():
-            transport.write_eof()
+        self._linger()
+
+    def _linger(self) -> None:
+        """After the connection's last answer: shut our side, discard what the client still sends for a while."""
+        assert self._transport is not None
+        self._refused = True
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
         self._state = _LINGER
         self._expire_in(LINGER_SECONDS)
 
     def _update_reading(self) -> None:
         """Reading pauses while the client does not read its answers or has many requests queued: either would
         otherwise make this connection buffer without bound."""
-        pause = self._write_paused or len(self._queue) >= MAX_QUEUED_REQUESTS
+        pause = self._write_paused or self._stream_full or len(self._queue) >= MAX_QUEUED_REQUESTS
         if pause != self._read_paused and self._transport is not None and not self.closed:
             self._read_paused = pause
             if pause:
                 self._transport.pause_reading()
             else:
                 self._transport.resume_reading()
+
+    def _pause_for_stream(self) -> None:
+        self._stream_full = True
+        self._update_reading()
+
+    def _resume_for_stream(self) -> None:
+        self._stream_full = False
+        self._update_reading()
 
     def _expire_in(self, seconds: float | None) -> None:
         """Moves the connection's one deadline. Its timer is re-armed only when it would fire too late, so a busy
@@ -609,8 +563,9 @@ class HttpProtocol(asyncio.Protocol):
             self._graced = True
             self._timer = self._loop.call_later(FRESH_GRACE_SECONDS, self._on_timer)
             self._timer_at = self._loop.time() + FRESH_GRACE_SECONDS
-        elif self._state == _BODY and self._body_size != self._body_mark:
-            # The body moved since the timer was armed (checked here rather than per read): another period.
+        elif self._state == _BODY and (self._body_size != self._body_mark or self._stream_full):
+            # The body moved since the timer was armed (checked here rather than per read), or we hold it (a streamed
+            # body's consumer is behind): another period.
             self._body_mark = self._body_size
             self._expire_in(self._limits.body_timeout)
         elif self._state == _BODY:
