@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
         default_region=args.region,
         keep_alive_seconds=args.keep_alive,
         public_url=args.public_url,
+        url_domain=args.url_domain,
         s3_endpoint_url=args.s3_endpoint_url or None,
         concurrency_limit=args.concurrency_limit,
         async_retry_base_seconds=args.async_retry_base_seconds,
@@ -130,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--region", default=defaults.DEFAULT_REGION, help="region for unsigned requests (default %(default)s)")
     serve.add_argument("--keep-alive", type=float, default=600.0, help="seconds an idle environment is kept (default %(default)s)")
     serve.add_argument("--public-url", default=None, help="base URL clients use to reach this server (for Code.Location)")
+    serve.add_argument(
+        "--url-domain", default="localhost",
+        help="domain of function URLs, <id>.lambda-url.<region>.<domain> (default %(default)s; curl and browsers "
+        "resolve *.localhost to loopback)",
+    )
     serve.add_argument(
         "--s3-endpoint-url",
         default=os.environ.get("LAMINA_S3_ENDPOINT_URL"),

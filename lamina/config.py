@@ -39,6 +39,9 @@ class ServerConfig:
     max_environments: int = 256
     #: Public base URL for links such as GetFunction's Code.Location; defaults to the listening address.
     public_url: str | None = None
+    #: Function URLs are `http://<id>.lambda-url.<region>.<url_domain>:<port>/` (`localhost`: curl and browsers resolve
+    #: every *.localhost name to loopback, RFC 6761; a wildcard DNS name the operator owns works for every client).
+    url_domain: str = "localhost"
     #: S3-compatible endpoint that code and layer packages given as S3Bucket/S3Key are read from (default: aws_endpoint_url).
     s3_endpoint_url: str | None = None
     #: The account's concurrent executions per region (AWS's default quota); 100 of them always stay unreserved.

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Awaitable, Callable, ContextManager, Iterator
 
 from lamina.services.lambda_.aliases import AliasOperations
@@ -14,6 +15,7 @@ from lamina.services.lambda_.app import LambdaApp
 from lamina.services.lambda_.async_invoke import AsyncInvokeOperations
 from lamina.services.lambda_.code import CodeDownloads
 from lamina.services.lambda_.concurrency import ConcurrencyOperations
+from lamina.services.lambda_.function_urls import FunctionUrlOperations
 from lamina.services.lambda_.functions import FunctionOperations
 from lamina.services.lambda_.invoke import InvokeOperations
 from lamina.services.lambda_.layers import LayerOperations
@@ -21,15 +23,20 @@ from lamina.services.lambda_.permissions import PermissionOperations
 from lamina.services.lambda_.router import Router
 from lamina.services.lambda_.versions import VersionOperations
 from lamina.services.lambda_.tags import TagOperations
+from lamina.services.function_urls.app import FunctionUrlApp
+from lamina.services.function_urls.backend import FunctionsDirectory, UrlBackend
+from lamina.services.function_urls.ids import function_url
 from lamina.asyncinvoke.wiring import AsyncInvocation
 from lamina.config import ServerConfig
 from lamina.executors import Executors
 from lamina.supervisor import every, supervised
 from lamina.control.concurrency import ConcurrencySettings
 from lamina.control.code_sources import CodeSources
+from lamina.control.function_urls import FunctionUrlService
 from lamina.control.functions import FunctionService
 from lamina.control.layers import LayerService
 from lamina.model.function import FunctionConfig
+from lamina.model.function_url import FunctionUrlConfig
 from lamina.model.keys import FunctionKey
 from lamina.control.permissions import PermissionService
 from lamina.control.policy_targets import FunctionPolicyTargets
@@ -59,6 +66,7 @@ from lamina.store.data_dir_lock import DataDirLock
 from lamina.store.database import Database
 from lamina.store.layers import SqliteLayerStore
 from lamina.store.space import SpaceReserve
+from lamina.store.function_urls import SqliteFunctionUrlStore
 from lamina.store.functions import SqliteFunctionStore
 from lamina.store.versions import SqliteVersionStore
 
@@ -158,6 +166,9 @@ class LaminaServer:
         policy_targets = FunctionPolicyTargets(self.functions)
         self.permissions = PermissionService(self._attachments, policy_targets)
         self.permissions.load()
+        self._url_store = SqliteFunctionUrlStore(self._database)
+        self.function_urls = FunctionUrlService(self._url_store, FunctionsDirectory(self.functions))
+        self.function_urls.load()
         self.functions.on_delete(self._forget_attachments)
         self.functions.on_qualifier_delete(self.permissions.forget)
         self.invocations = InvocationService(self.pool, self.logs, self.concurrency_limits)
@@ -188,11 +199,18 @@ class LaminaServer:
         LayerOperations(self.layers, self.endpoint).register(router)
         VersionOperations(self.functions).register(router)
         AliasOperations(self.functions).register(router)
+        FunctionUrlOperations(self.function_urls, self._function_url_of).register(router)
         CodeDownloads(self._code).register(router)
         # The front door: Lambda's app, and the services the next issues serve on the same port (until then each
         # answers in its own protocol that the operation is not served).
+        url_app = FunctionUrlApp(
+            UrlBackend(self.function_urls, self.functions, self.permissions, self.invocations),
+            config.url_domain,
+            lambda: self.port,
+        )
         self._gateway = Gateway(
-            LambdaApp(router), unserved_services(), account=config.account_id, default_region=config.default_region
+            LambdaApp(router), unserved_services(), account=config.account_id, default_region=config.default_region,
+            function_urls=url_app,
         )
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -221,9 +239,18 @@ class LaminaServer:
                 yield neutral
 
     def _forget_attachments(self, function: FunctionKey) -> None:
-        """A deleted function's tags and resource policies go with it."""
+        """A deleted function's tags, resource policies and URLs go with it."""
         self.tags.forget(function)
         self.permissions.forget(function)
+        self.function_urls.forget_function(function)
+
+    def _function_url_of(self, config: FunctionUrlConfig) -> str:
+        """`http://<id>.lambda-url.<region>.<url-domain>:<port>/`: the listening port, or a public URL's scheme and
+        port (behind a proxy)."""
+        public = urlsplit(self.config.public_url) if self.config.public_url else None
+        scheme = public.scheme if public is not None else "http"
+        port = public.port if public is not None else self.port
+        return function_url(config.url_id, config.function.region, self.config.url_domain, port, scheme)
 
     def _on_function_change(self, function: FunctionKey, version: str | None = None) -> None:
         """Called by the control plane (from a worker thread) after a version (None: the whole function) changed or
@@ -290,6 +317,7 @@ class LaminaServer:
             self.capabilities.cgroups.remove_parents()
         self.logs.close()
         self._concurrency_store.close()
+        self._url_store.close()
         self._attachments.close()
         self._layer_store.close()
         self._version_store.close()

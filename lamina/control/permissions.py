@@ -31,6 +31,8 @@ from lamina.store.attachments import AttachmentStore, StoredPolicy
 
 MAX_POLICY_BYTES = 20480
 POLICY_VERSION = "2012-10-17"
+URL_ACTION = "lambda:InvokeFunctionUrl"
+URL_AUTH_TYPE_KEY = "lambda:FunctionUrlAuthType"
 
 _ACCOUNT_RE = re.compile(r"\d{12}", re.ASCII)
 _IAM_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:iam::\d{12}:\S+", re.ASCII)
@@ -159,6 +161,13 @@ class PermissionService:
                 self._policies.pop((function, qualifier), None)
         self._store.forget(function, qualifier)
 
+    def opens_url_to_public(self, function: FunctionKey, qualifier: str | None, auth_type: str) -> bool:
+        """Whether the policy of a function URL's target (the unqualified function, or the alias) lets anyone call
+        it: a statement allowing lambda:InvokeFunctionUrl to `*`, unconditionally or on this URL's auth type only
+        (AWS's rule for NONE URLs; AddPermission's FunctionUrlAuthType writes that condition)."""
+        policy = self._policies.get((function, qualifier or ""))
+        return policy is not None and any(_opens_url(statement, auth_type) for statement in policy.statements)
+
     # -- helpers ---------------------------------------------------------------------------------------------------
     def _save(self, key: PolicyKey, policy: StoredPolicy) -> None:
         self._store.put_policy(policy)
@@ -166,6 +175,20 @@ class PermissionService:
             self._policies[key] = policy
         else:
             self._policies.pop(key, None)
+
+
+def _opens_url(statement: dict[str, Any], auth_type: str) -> bool:
+    """A statement that allows any caller lambda:InvokeFunctionUrl, unless a condition it carries does not hold for
+    an anonymous URL request of `auth_type` (only the auth-type condition can: a URL request has no source ARN or
+    account, so statements conditioned on those never match)."""
+    if statement.get("Effect") != "Allow" or statement.get("Action") not in (URL_ACTION, "lambda:*", "*"):
+        return False
+    if statement.get("Principal") not in ("*", {"AWS": "*"}):
+        return False
+    condition = statement.get("Condition") or {}
+    if set(condition) - {"StringEquals"} or set(condition.get("StringEquals", {})) - {URL_AUTH_TYPE_KEY}:
+        return False
+    return condition.get("StringEquals", {}).get(URL_AUTH_TYPE_KEY, auth_type) == auth_type
 
 
 def build_statement(body: dict[str, Any], resource: str) -> dict[str, Any]:
@@ -177,13 +200,13 @@ def build_statement(body: dict[str, Any], resource: str) -> dict[str, Any]:
         "Action": body["Action"],
         "Resource": resource,
     }
-    if body.get("FunctionUrlAuthType") is not None and body["Action"] != "lambda:InvokeFunctionUrl":
+    if body.get("FunctionUrlAuthType") is not None and body["Action"] != URL_ACTION:
         raise InvalidParameterValueException(_URL_AUTH_ACTION)
     string_equals = {
         name: body[member]
         for member, name in (
             ("SourceAccount", "AWS:SourceAccount"),
-            ("FunctionUrlAuthType", "lambda:FunctionUrlAuthType"),
+            ("FunctionUrlAuthType", URL_AUTH_TYPE_KEY),
             ("PrincipalOrgID", "aws:PrincipalOrgID"),
             ("EventSourceToken", "lambda:EventSourceToken"),
         )

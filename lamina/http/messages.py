@@ -21,24 +21,29 @@ BODY_STREAM_HIGH_WATER = 1 << 20
 
 
 class Request:
-    """One parsed request; `headers` has lower-cased names (the last value wins). Trailer fields of a chunked body
+    """One parsed request; `headers` has lower-cased names, a repeated field's values joined as RFC 9110 allows
+    (with ",", as function URL events show them, or "; " for Cookie, RFC 6265). Trailer fields of a chunked body
     read whole land in `headers` too.
+    `client`: the address of the connection's peer (the source IP a function URL's event reports).
 
     `body_stream` and `trailers` are None here (class attributes: a request read whole pays nothing for them); a
     `StreamedRequest` has them."""
 
-    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive")
+    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "client")
 
     body_stream: BodyStream | None = None
     trailers: dict[str, str] | None = None
 
-    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
+    def __init__(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, client: str = ""
+    ) -> None:
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.body = body
         self.keep_alive = True
+        self.client = client
 
 
 class StreamedRequest(Request):
@@ -49,7 +54,7 @@ class StreamedRequest(Request):
     __slots__ = ("body_stream", "trailers")
 
     def __init__(self, head: Request, body_stream: BodyStream) -> None:
-        super().__init__(head.method, head.path, head.query, head.headers, b"")
+        super().__init__(head.method, head.path, head.query, head.headers, b"", head.client)
         self.keep_alive = head.keep_alive
         self.body_stream = body_stream
         self.trailers = {}

@@ -72,7 +72,7 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_handler", "_max_body", "_on_error", "_body_limit", "_limits", "_max_head", "_max_url", "_connections",
-        "_peer", "_accept", "_on_close", "_hold_pipelined", "_held", "_parser", "_transport", "_loop", "_queue",
+        "_peer", "_client", "_accept", "_on_close", "_hold_pipelined", "_held", "_parser", "_transport", "_loop", "_queue",
         "_busy", "_state", "_begun", "_fresh", "_graced", "_url", "_headers", "_head_size", "_head_bytes",
         "_request", "_body", "_body_size", "_body_mark", "_limit", "_stopping", "_refused", "_read_paused",
         "_write_paused", "_writable", "_deadline", "_timer", "_timer_at", "closed", "_stream_body", "_body_stream",
@@ -102,6 +102,7 @@ class HttpProtocol(asyncio.Protocol):
         self._max_url = limits.max_url
         self._connections = connections
         self._peer: str | None = None
+        self._client = ""
         self._accept = accept
         self._on_close = on_close
         self._hold_pipelined = hold_pipelined
@@ -142,9 +143,9 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop transports are not asyncio subclasses
         self._loop = asyncio.get_running_loop()
+        peer = transport.get_extra_info("peername")
+        address = self._client = str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
         if self._connections is not None:
-            peer = transport.get_extra_info("peername")
-            address = str(peer[0]) if isinstance(peer, tuple) else str(peer)
             if not self._connections.admit(address):
                 transport.abort()
                 self.closed = True
@@ -235,7 +236,12 @@ class HttpProtocol(asyncio.Protocol):
             self._stop(HttpError(414, f"Request URI must be smaller than {self._max_url} bytes"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        field = name.decode("latin-1").lower()
+        headers = self._headers
+        if field in headers:  # a repeated field: one value, as RFC 9110 (and RFC 6265 for Cookie) join them
+            headers[field] += ("; " if field == "cookie" else ",") + value.decode("latin-1")
+        else:
+            headers[field] = value.decode("latin-1")
         self._head_size += len(name) + len(value) + 4
         if self._head_size > self._max_head:
             self._stop(_head_too_large(self._limits))
@@ -258,6 +264,7 @@ class HttpProtocol(asyncio.Protocol):
             parsed.query.decode("latin-1") if parsed.query else "",
             headers,
             b"",
+            self._client,
         )
         request.keep_alive = self._parser.should_keep_alive()
         length = headers.get("content-length")

@@ -82,7 +82,8 @@ class LayerOperations:
     async def add_layer_version_permission(self, call: Call) -> Response:
         ref = parse_layer_name(call.params["LayerName"])
         statement, revision_id = await asyncio.to_thread(
-            self._service.add_permission, call.scope, ref, _version_number(call), call.json_body(), call.query("RevisionId")
+            self._service.add_permission,
+            call.scope, ref, _version_number(call), call.json_body(), call.query("RevisionId"),
         )
         return call.reply({"Statement": json.dumps(statement, separators=(",", ":")), "RevisionId": revision_id})
 
