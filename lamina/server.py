@@ -21,6 +21,7 @@ from lamina.services.lambda_.invoke import InvokeOperations
 from lamina.services.lambda_.layers import LayerOperations
 from lamina.services.lambda_.permissions import PermissionOperations
 from lamina.services.lambda_.router import Router
+from lamina.services.lambda_.streaming_invoke import StreamingInvokeOperations
 from lamina.services.lambda_.versions import VersionOperations
 from lamina.services.lambda_.tags import TagOperations
 from lamina.services.function_urls.app import FunctionUrlApp
@@ -186,6 +187,7 @@ class LaminaServer:
         )
         router = Router()
         InvokeOperations(self.functions, self.invocations, self.async_invocation.invoker).register(router)
+        StreamingInvokeOperations(self.functions, self.invocations).register(router)
         AsyncInvokeOperations(
             self.async_invocation.configs,
             self.async_invocation.invoker,

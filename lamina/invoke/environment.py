@@ -3,23 +3,29 @@
 The lifecycle is explicit (EnvironmentState, moved only by `_transition`, which refuses a move the table does not
 allow) because every path (init error, timeout, crash, OOM, eviction) must end with the process gone, the endpoint
 closed and the pending invocation answered exactly once.
+
+A streamed response (`invocation_stream`) hands the invocation its `ResponseStream` as soon as the runtime's request
+head arrives, but the invocation goes on until the stream ended: the environment stays BUSY with its timer armed
+(AWS's timeout covers the whole stream), a timeout, crash or stop aborts the stream with AWS's error type before the
+invocation ends, and the report (REPORT's duration, the log) is taken when the stream's outcome is known.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
-import signal
 import time
 from typing import Callable, Iterator
 
 from lamina.errors import PlatformError
 from lamina.http.messages import Response
+from lamina.invoke.endings import exit_message, stream_result
+from lamina.invoke.states import ALLOWED, USABLE, EnvironmentState, FreezerState, IllegalTransition
 from lamina.model.invocation import Invocation, InvocationOutcome, InvocationReport, platform_error
 from lamina.runtime_api.events import event_response
 from lamina.runtime_api.server import MAX_RESPONSE_BYTES, RuntimeApiEndpoint
+from lamina.runtime_api.streaming import ResponseStream, StreamOutcome
 from lamina.runtimes.launch import EnvironmentPlan, missing_entrypoint, sandbox_spec
 from lamina.runtimes.registry import RuntimeCatalog
 from lamina.sandbox.launcher import SandboxHandle, SandboxLauncher
@@ -34,56 +40,10 @@ INIT_TIMEOUT_SECONDS = 10.0
 #: A runtime parked in /next with no work is frozen this long after it parked; an invoke within that time cancels
 #: the freeze, so invokes in quick succession pay neither a freeze nor a thaw.
 FREEZE_DELAY_SECONDS = 0.005
-_SIGNAL_NAMES = {
-    signal.SIGKILL: "killed",
-    signal.SIGSEGV: "segmentation fault",
-    signal.SIGABRT: "aborted",
-    signal.SIGTERM: "terminated",
-    signal.SIGBUS: "bus error",
-    signal.SIGILL: "illegal instruction",
-    signal.SIGFPE: "floating point exception",
-}
 
 
 class EnvironmentStopped(PlatformError):
     """The environment was stopped before it finished starting (the server is stopping): retried later."""
-
-
-class IllegalTransition(Exception):
-    """A lifecycle move the state table does not allow: a bug, never a function's doing."""
-
-
-class EnvironmentState(enum.Enum):
-    STARTING = "starting"  # sandbox being created
-    INITIALIZING = "initializing"  # runtime started, has not asked for its first event yet
-    INIT_FAILED = "init failed"  # no entrypoint, or the runtime reported an init error: the next invoke gets it
-    IDLE = "idle"  # no invocation (the runtime is parked in /next, or about to be)
-    AWAITING_RUNTIME = "awaiting runtime"  # an invocation is assigned; the runtime has not asked for it yet
-    BUSY = "busy"  # the runtime has the invocation
-    STOPPED = "stopped"  # never used again; its sandbox is torn down on the teardown thread
-
-
-_State = EnvironmentState
-_ALLOWED: dict[EnvironmentState, frozenset[EnvironmentState]] = {
-    _State.STARTING: frozenset({_State.INITIALIZING, _State.INIT_FAILED, _State.STOPPED}),
-    _State.INITIALIZING: frozenset({_State.IDLE, _State.AWAITING_RUNTIME, _State.INIT_FAILED, _State.STOPPED}),
-    _State.INIT_FAILED: frozenset({_State.STOPPED}),
-    _State.IDLE: frozenset({_State.AWAITING_RUNTIME, _State.BUSY, _State.STOPPED}),
-    _State.AWAITING_RUNTIME: frozenset({_State.BUSY, _State.INIT_FAILED, _State.STOPPED}),
-    _State.BUSY: frozenset({_State.IDLE, _State.STOPPED}),
-    _State.STOPPED: frozenset(),
-}
-#: States in which an environment can take an invocation (an INIT_FAILED one answers it with its init error).
-_USABLE = frozenset({_State.IDLE, _State.INITIALIZING, _State.INIT_FAILED})
-
-
-class FreezerState(enum.Enum):
-    """Whether the environment's processes may run: AWS freezes an environment between invocations, so background
-    threads and processes of the function do nothing while it is idle (and write nothing into the next log)."""
-
-    RUNNING = "running"  # working, or parked only moments ago
-    FREEZE_DUE = "freeze due"  # parked in /next with no work; frozen when FREEZE_DELAY_SECONDS have passed
-    FROZEN = "frozen"  # the cgroup is frozen until the next event (or the stop's kill, which thaws it)
 
 
 @contextlib.contextmanager
@@ -93,18 +53,6 @@ def _logged(env_id: str, step: str) -> Iterator[None]:
         yield
     except Exception:  # noqa: BLE001 - a stop must finish; every step is independent of the others
         log.exception("environment %s: %s failed during stop", env_id, step)
-
-
-def exit_message(request_id: str, returncode: int) -> str:
-    """AWS's (RAPID's) wording for a runtime that exited during an invocation."""
-    if returncode == 0:
-        reason = "Runtime exited without providing a reason"
-    elif returncode < 0:
-        name = _SIGNAL_NAMES.get(signal.Signals(-returncode), signal.Signals(-returncode).name.lower())
-        reason = f"Runtime exited with error: signal: {name}"
-    else:
-        reason = f"Runtime exited with error: exit status {returncode}"
-    return f"RequestId: {request_id} Error: {reason}"
 
 
 class ExecutionEnvironment:
@@ -146,6 +94,8 @@ class ExecutionEnvironment:
         self._loop = asyncio.get_running_loop()
         self._parked_next: asyncio.Future[Response] | None = None
         self._current: Invocation | None = None
+        #: The current invocation's streamed response, from its head to its end.
+        self._stream: ResponseStream | None = None
         self._started_at = 0.0
         self._delivered_at = 0.0
         self._init_duration_ms: float | None = None
@@ -157,7 +107,7 @@ class ExecutionEnvironment:
         self._freeze_timer: asyncio.TimerHandle | None = None
 
     def _transition(self, target: EnvironmentState) -> None:
-        if target not in _ALLOWED[self.state]:
+        if target not in ALLOWED[self.state]:
             raise IllegalTransition(f"environment {self.env_id}: {self.state.value} -> {target.value}")
         self.state = target
 
@@ -198,6 +148,8 @@ class ExecutionEnvironment:
         """
         if self.state is EnvironmentState.STOPPED:
             return
+        if self._stream is not None and self._current is not None:
+            self._end_stream("Runtime.ExitError", f"RequestId: {self._current.request_id} Error: Runtime stopped")
         self._transition(EnvironmentState.STOPPED)
         try:
             with _logged(self.env_id, "cancelling timers"):
@@ -240,7 +192,7 @@ class ExecutionEnvironment:
 
     @property
     def usable(self) -> bool:
-        return self.state in _USABLE and self._current is None
+        return self.state in USABLE and self._current is None
 
     # -- invoking ------------------------------------------------------------------------------------------------
     def invoke(self, invocation: Invocation) -> None:
@@ -317,9 +269,42 @@ class ExecutionEnvironment:
         self._transition(EnvironmentState.INIT_FAILED)
         return True
 
+    def invocation_stream(self, request_id: str, stream: ResponseStream) -> bool:
+        if not self._is_current(request_id):
+            return False
+        assert self._current is not None
+        self._stream = stream
+        stream.on_finished(self._stream_finished)
+        self._current.begin_stream(stream)
+        return True
+
+    def response_started(self, request_id: str) -> bool:
+        current = self._current
+        return self._stream is not None and current is not None and current.request_id == request_id
+
     def _is_current(self, request_id: str) -> bool:
         current = self._current
-        return current is not None and self.state is EnvironmentState.BUSY and current.request_id == request_id
+        return (
+            current is not None
+            and self.state is EnvironmentState.BUSY
+            and current.request_id == request_id
+            and self._stream is None
+        )
+
+    def _stream_finished(self, stream: ResponseStream, outcome: StreamOutcome) -> None:
+        """The runtime's streamed response is over (completed, its error in the trailers, oversized, cut): so is the
+        invocation."""
+        if stream is self._stream:
+            self._complete(stream_result(stream, outcome))
+
+    def _end_stream(self, error_type: str, message: str, *, timed_out: bool = False) -> None:
+        """The invocation ends before its stream did (timeout, crash, stop): the stream ends now with the error."""
+        stream = self._stream
+        assert stream is not None
+        error = platform_error(error_type, message)
+        stream.abort(error_type, error.payload)
+        error.stream = stream
+        self._complete(error, timed_out=timed_out)
 
     # -- completion paths ----------------------------------------------------------------------------------------
     def _complete(self, outcome: InvocationOutcome, *, timed_out: bool = False) -> None:
@@ -328,6 +313,7 @@ class ExecutionEnvironment:
             return
         self._cancel_timer()
         self._current = None
+        self._stream = None
         self._drain_output()
         delivered = self.state is EnvironmentState.BUSY
         report = InvocationReport(
@@ -359,10 +345,11 @@ class ExecutionEnvironment:
         if invocation is None:
             return
         seconds = f"{self.config.timeout:.2f}"
-        self._complete(
-            platform_error("Sandbox.Timedout", f"RequestId: {invocation.request_id} Error: Task timed out after {seconds} seconds"),
-            timed_out=True,
-        )
+        message = f"RequestId: {invocation.request_id} Error: Task timed out after {seconds} seconds"
+        if self._stream is not None:
+            self._end_stream("Sandbox.Timedout", message, timed_out=True)
+        else:
+            self._complete(platform_error("Sandbox.Timedout", message), timed_out=True)
         self.stop()
 
     def _on_exit(self) -> None:
@@ -377,7 +364,11 @@ class ExecutionEnvironment:
             if self.state is EnvironmentState.INIT_FAILED:
                 self._finish_with_init_error()
                 return
-            self._complete(platform_error("Runtime.ExitError", exit_message(invocation.request_id, returncode)))
+            message = exit_message(invocation.request_id, returncode)
+            if self._stream is not None:
+                self._end_stream("Runtime.ExitError", message)
+            else:
+                self._complete(platform_error("Runtime.ExitError", message))
         self.stop()
 
     def _cancel_timer(self) -> None:

@@ -22,7 +22,8 @@ from lamina.model.keys import FunctionKey
 from lamina.errors import TooManyRequestsException
 from lamina.logs.format import stream_name
 from lamina.runtimes.registry import RuntimeCatalog
-from lamina.invoke.environment import EnvironmentState, ExecutionEnvironment
+from lamina.invoke.environment import ExecutionEnvironment
+from lamina.invoke.states import EnvironmentState
 from lamina.runtimes.launch import EnvironmentPlan
 from lamina.sandbox.host import HostCapabilities
 from lamina.sandbox.launcher import SandboxLauncher

@@ -18,7 +18,8 @@ from types import TracebackType
 from lamina.model.function import FunctionConfig
 from lamina.model.keys import FunctionKey
 from lamina.invoke.pool import EnvironmentPool
-from lamina.invoke.environment import INIT_TIMEOUT_SECONDS, EnvironmentState, ExecutionEnvironment
+from lamina.invoke.environment import INIT_TIMEOUT_SECONDS, ExecutionEnvironment
+from lamina.invoke.states import EnvironmentState
 
 TargetKey = tuple[FunctionKey, str]  # (function, qualifier the config was put on)
 VersionKey = tuple[FunctionKey, str]  # (function, version)

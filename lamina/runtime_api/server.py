@@ -9,8 +9,9 @@ A response posted with `Lambda-Runtime-Function-Response-Mode: streaming` goes t
 (streaming.py) as soon as its head arrives: a chunked body is forwarded as it is received (the HTTP layer's
 streamed request bodies), with the function's mid-stream error in its trailers, and the runtime is answered once
 its body ended (202, or 413 past the size limit). Every other response is read whole and handed over as bytes, as
-before. A target without `invocation_stream` (an environment not wired for streaming yet) gets streaming-mode
-responses read whole through `invocation_response`, as before too.
+before. A target without `invocation_stream` gets streaming-mode responses read whole through
+`invocation_response`. Once a streamed response has begun, RAPID refuses a further `/response` or `/error` for it
+(403 InvalidStateTransition): a runtime reports a mid-stream error in the stream's trailers instead.
 """
 from __future__ import annotations
 
@@ -39,6 +40,19 @@ def _error(status: int, error_type: str, message: str) -> Response:
     return Response(status, body, [("Content-Type", "application/json")])
 
 
+def _response_already_started(action: str) -> Response:
+    """RAPID's answer to a `/response` or `/error` while a streamed response is open: its runtime state machine is
+    in InvocationResponse, which allows neither (aws-lambda-runtime-interface-emulator, lambda/core/states.go and
+    rapi/handler/invocation{response,error}.go)."""
+    target = "InvocationErrorResponse" if action == "error" else "InvocationResponse"
+    return _error(
+        403,
+        "InvalidStateTransition",
+        f"State transition from InvocationResponse to {target} failed for runtime. "
+        "Error: State transition is not allowed",
+    )
+
+
 class RuntimeApiTarget(Protocol):
     """What the endpoint drives: the environment's side of the protocol."""
 
@@ -58,6 +72,12 @@ class RuntimeApiTarget(Protocol):
         it), and `abort`s it if the invocation ends first. Called as soon as the request's head arrives."""
         ...
 
+    def response_started(self, request_id: str) -> bool:
+        """Whether `request_id` is the current invocation and its streamed response has begun: asked (of a target
+        with `invocation_stream`) only after it refused a `/response` or `/error`, which RAPID then answers 403
+        InvalidStateTransition (its runtime is in InvocationResponse) instead of 400 InvalidRequestID."""
+        ...
+
 
 class RuntimeApiEndpoint:
     def __init__(
@@ -67,6 +87,7 @@ class RuntimeApiEndpoint:
         self._expected_uid = expected_uid
         self._stream_limits = stream_limits
         self._streams = callable(getattr(target, "invocation_stream", None))
+        self._started = getattr(target, "response_started", None) if self._streams else None
         self._server: asyncio.base_events.Server | None = None
         self.port = 0
 
@@ -165,6 +186,8 @@ class RuntimeApiEndpoint:
             return _error(404, "InvalidRequest", f"Unknown path {path}")
         if accepted:
             return _ACCEPTED
+        if self._started is not None and self._started(request_id):
+            return _response_already_started(action)
         return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
 
     def _stream_response(self, request: Request, request_id: str) -> Response | asyncio.Future[Response]:
@@ -174,6 +197,8 @@ class RuntimeApiEndpoint:
         else:  # streaming mode, but sent with a Content-Length
             stream = ResponseStream.whole(request_id, content_type, request.body, self._stream_limits)
         if not self._target.invocation_stream(request_id, stream):
+            if self._started is not None and self._started(request_id):
+                return _response_already_started("response")
             return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
         return asyncio.ensure_future(self._answer_stream(stream))
 

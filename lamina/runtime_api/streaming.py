@@ -209,10 +209,15 @@ class ResponseStream:
             self._body.abandon(_Interrupted())
             self._conclude(StreamOutcome(StreamEnd.ABORTED, self.size, error_type, error_body), body_over=True)
 
-    # -- the Runtime API's side -----------------------------------------------------------------------------------
+    # -- the Runtime API's and the environment's side -----------------------------------------------------------
     async def finished(self) -> StreamOutcome:
         """The outcome, once the runtime's request is over (its body read to the end, dropped or not, or cut)."""
         return await asyncio.shield(self._finished)
+
+    def on_finished(self, callback: Callable[[ResponseStream, StreamOutcome], None]) -> None:
+        """Calls `callback(stream, outcome)` (soon, on the loop) when `finished()` would return: how the environment
+        learns that the invocation's response is over, without a task of its own."""
+        self._finished.add_done_callback(lambda future: callback(self, future.result()))
 
     # -- internals --------------------------------------------------------------------------------------------
     def _throttle(self, size: int) -> float:

@@ -86,3 +86,48 @@ def test_real_node_aws_lambda_ric(lambda_client, make_function, node_ric_package
     assert result["errorType"] == "Error" and result["errorMessage"] == "node ric failure"
     response, result = _invoke(lambda_client, name, {"n": 3})
     assert "FunctionError" not in response and result["event"] == {"n": 3}
+
+
+NODE_STREAMING_APP = b"""
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export const handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  responseStream.setContentType("text/plain");
+  responseStream.write("first,");
+  await sleep(1000);
+  if (event.fail) { throw new Error("ric stream failure"); }
+  responseStream.write("second");
+  responseStream.end();
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def node_ric_streaming_package() -> bytes:
+    app_root = node_ric_modules()
+    entry = node_ric_entry(app_root)
+    bootstrap = f'#!/bin/sh\ncd "$LAMBDA_TASK_ROOT"\nexec /usr/bin/node {entry} "$_HANDLER"\n'.encode()
+    return zip_dir(app_root, {"bootstrap": (bootstrap, 0o755), "app.mjs": (NODE_STREAMING_APP, 0o644)})
+
+
+def _stream(lambda_client, name: str, payload: dict) -> tuple[dict, list[tuple[float, dict]]]:
+    import time
+
+    started = time.monotonic()
+    response = lambda_client.invoke_with_response_stream(FunctionName=name, Payload=json.dumps(payload))
+    return response, [(time.monotonic() - started, event) for event in response["EventStream"]]
+
+
+def test_real_node_aws_lambda_ric_streams_responses(lambda_client, make_function, node_ric_streaming_package):
+    """aws-lambda-ric's own streamifyResponse (its chunked http.request and error trailers) through Lamina."""
+    name = _create(lambda_client, make_function, node_ric_streaming_package)
+    response, events = _stream(lambda_client, name, {})
+    assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-remapped-content-type"] == "text/plain"
+    pieces = [(at, event["PayloadChunk"]["Payload"]) for at, event in events if "PayloadChunk" in event]
+    assert b"".join(piece for _, piece in pieces) == b"first,second"
+    assert events[-1][1] == {"InvokeComplete": {}}
+    assert pieces[0][0] < events[-1][0] - 0.6, events
+    response, events = _stream(lambda_client, name, {"fail": True})
+    complete = events[-1][1]["InvokeComplete"]
+    assert complete["ErrorCode"] == "Error" and complete["ErrorDetails"] == "ric stream failure"
+    response = lambda_client.invoke(FunctionName=name, Payload=b"{}")
+    assert "FunctionError" not in response and response["Payload"].read() == b"first,second"

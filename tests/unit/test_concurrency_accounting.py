@@ -10,7 +10,7 @@ from lamina.model.keys import Scope
 from lamina.errors import TooManyRequestsException
 from lamina.invoke.concurrency import ConcurrencyLimits, ThrottleReason
 from lamina.invoke.provisioned import ProvisionedCapacity, ProvisionedStatus
-from lamina.invoke.environment import EnvironmentState
+from lamina.invoke.states import EnvironmentState
 from tests.support.polling import async_wait_until
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lamina.invoke.environment import EnvironmentState, ExecutionEnvironment, IllegalTransition
+from lamina.invoke.environment import ExecutionEnvironment
+from lamina.invoke.states import EnvironmentState, IllegalTransition
 from lamina.model.invocation import Invocation
 from lamina.runtimes.launch import EnvironmentPlan
 from lamina.runtimes.registry import Interpreter, RuntimeCatalog

@@ -18,7 +18,8 @@ from lamina.sandbox.cgroup_v1 import V1CgroupDriver
 from lamina.sandbox.cgroup_v2 import V2CgroupDriver
 from lamina.sandbox.cgroups import FREEZE_HOLD, ResourceLimits
 from lamina.runtimes.launch import EnvironmentPlan
-from lamina.invoke.environment import EnvironmentState, ExecutionEnvironment, FreezerState
+from lamina.invoke.environment import ExecutionEnvironment
+from lamina.invoke.states import EnvironmentState, FreezerState
 from lamina.sandbox.teardown import TeardownThread
 from tests.support.polling import async_wait_until, wait_until
 

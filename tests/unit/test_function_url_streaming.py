@@ -220,3 +220,14 @@ def test_large_payloads_are_split() -> None:
     assert list(payload_chunks(b"")) == []
     with pytest.raises(ValueError):
         encode_message([], b"x" * (24 * 1024 * 1024 + 1))
+
+
+def test_a_whole_integration_response_gives_its_prelude_head() -> None:
+    from lamina.services.function_urls.streaming import integration_result, is_http_integration
+
+    body = b'{"statusCode":201,"headers":{"X-A":"1"}}' + b"\x00" * 8 + b"body"
+    assert is_http_integration(HTTP_INTEGRATION_CONTENT_TYPE + "; charset=utf-8") and not is_http_integration(None)
+    assert integration_result(body, HTTP_INTEGRATION_CONTENT_TYPE) == (
+        201, [("Content-Type", "application/octet-stream"), ("x-a", "1")], b"body")
+    with pytest.raises(PreludeError):
+        integration_result(b'{"statusCode":201}', HTTP_INTEGRATION_CONTENT_TYPE)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.invoke.pool import EnvironmentPool
-from lamina.invoke.environment import EnvironmentState
+from lamina.invoke.states import EnvironmentState
 from lamina.model.keys import FunctionKey
 
 

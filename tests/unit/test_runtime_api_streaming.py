@@ -415,3 +415,48 @@ def test_time_to_first_byte_from_the_runtimes_write_to_the_consumer() -> None:
 
     _run(target, scenario)
     assert statistics.median(delays) < 0.005
+
+
+class OpenStreamTarget(StreamingTarget):
+    """Like an environment: once REQUEST_ID's stream began, its /error and another /response are refused."""
+
+    def invocation_error(self, request_id: str, body: bytes) -> bool:
+        return request_id == REQUEST_ID and not self.streams
+
+    def invocation_response(self, request_id: str, body: bytes, content_type: str) -> bool:
+        return request_id == REQUEST_ID and not self.streams
+
+    def invocation_stream(self, request_id: str, stream: ResponseStream) -> bool:
+        return not self.streams and super().invocation_stream(request_id, stream)
+
+    def response_started(self, request_id: str) -> bool:
+        return request_id == REQUEST_ID and bool(self.streams)
+
+
+def test_error_and_response_after_a_stream_began_are_refused_as_rapid_does() -> None:
+    target = OpenStreamTarget()
+    refusal = "State transition from InvocationResponse to {} failed for runtime. Error: State transition is not allowed"
+
+    async def scenario(port: int) -> list[tuple[int, dict[str, Any]]]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_head() + _chunk(b"started"))
+        await asyncio.sleep(0.05)
+        answers = [_answer(await _exchange(port, [
+            f"POST {PREFIX}invocation/{REQUEST_ID}/error HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+        ])), _answer(await _exchange(port, [
+            f"POST {_path()} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+        ])), _answer(await _exchange(port, [
+            f"POST {PREFIX}invocation/other/error HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+        ]))]
+        writer.write(b"0\r\n\r\n")
+        await asyncio.wait_for(target.done.wait(), 5)
+        writer.close()
+        return answers
+
+    error_refused, response_refused, unknown = _run(target, scenario)
+    assert error_refused == (403, {"errorType": "InvalidStateTransition",
+                                   "errorMessage": refusal.format("InvocationErrorResponse")})
+    assert response_refused == (403, {"errorType": "InvalidStateTransition",
+                                      "errorMessage": refusal.format("InvocationResponse")})
+    assert unknown[0] == 400 and unknown[1]["errorType"] == "InvalidRequestID"
+    assert target.body == b"started"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from lamina.control.function_urls import FunctionUrlService
 from lamina.control.functions import FunctionService
 from lamina.control.permissions import PermissionService
-from lamina.invoke.service import InvocationService
+from lamina.invoke.service import InvocationService, StreamedInvocation
 from lamina.model.arns import FunctionRef
 from lamina.model.function import FunctionConfig
 from lamina.model.function_url import FunctionUrlConfig
@@ -57,3 +57,7 @@ class UrlBackend:
     async def invoke(self, config: FunctionConfig, url: FunctionUrlConfig, request_id: str,
                      payload: bytes) -> InvocationOutcome:
         return await self._invocations.invoke(config, request_id, payload, url.function_arn)
+
+    async def invoke_streamed(self, config: FunctionConfig, url: FunctionUrlConfig, request_id: str,
+                              payload: bytes) -> StreamedInvocation:
+        return await self._invocations.invoke_streamed(config, request_id, payload, url.function_arn)

@@ -12,6 +12,7 @@ does (`{bad=true}`, recorded in the same capture): `java_text`.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from decimal import Decimal
@@ -50,8 +51,9 @@ def loads(payload: bytes | str) -> Any:
         raise JavaJsonError(str(error)) from error
 
 
+@functools.lru_cache(maxsize=4096)
 def string_hash(text: str) -> int:
-    """Java's String.hashCode (over UTF-16 code units, in 32 bits)."""
+    """Java's String.hashCode (over UTF-16 code units, in 32 bits); cached, since results repeat their keys."""
     value = 0
     data = text.encode("utf-16-be", "surrogatepass")
     for index in range(0, len(data), 2):
@@ -64,6 +66,13 @@ def _spread(hash_code: int) -> int:
 
 
 def hashmap_order(keys: list[str]) -> list[str]:
+    """The iteration order of a java.util.HashMap the keys were put into in this order (cached per key list: a
+    function answers the same shape again and again)."""
+    return list(_hashmap_order(tuple(keys)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _hashmap_order(keys: tuple[str, ...]) -> tuple[str, ...]:
     """The iteration order of a java.util.HashMap the keys were put into in this order (no duplicates).
 
     A chain keeps insertion order and a resize splits chains without reordering them, so the order is: bucket index
@@ -90,7 +99,7 @@ def hashmap_order(keys: list[str]) -> list[str]:
                 slot = earlier & (capacity - 1)
                 chains[slot] = chains.get(slot, 0) + 1
     order = sorted(range(len(keys)), key=lambda position: (spread[position] & (capacity - 1), position))
-    return [keys[position] for position in order]
+    return tuple(keys[position] for position in order)
 
 
 def java_double(value: float) -> str:

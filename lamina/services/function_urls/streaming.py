@@ -10,7 +10,8 @@ that Content-Type, status 200 (capture). Inferred, not observed: a prelude witho
 without Content-Type `application/octet-stream` (the Runtime API's default for streams); an empty stream answers 200
 with its declared type, or application/json for the prelude type (capture, on a BUFFERED URL) or none; a stream that
 ends inside its prelude, or a prelude that is not a JSON object, cannot be answered (`PreludeError`: the wiring
-answers 502 if nothing was sent yet).
+answers 502 if nothing was sent yet). Behind a BUFFERED URL the same prelude is read from the whole response
+(`integration_result`); a streamed response of any other type is mapped as a buffered result.
 
 The event stream. Each message is: total length and headers length (big-endian uint32), the CRC32 of those 8
 bytes, the headers (name length byte, name, type 7 = string, uint16 length, value), the payload, the CRC32 of all
@@ -95,7 +96,7 @@ class HttpIntegrationStream:
     HTTP-integration type has a prelude."""
 
     def __init__(self, content_type: str | None) -> None:
-        self._framed = (content_type or "").split(";", 1)[0].strip().lower() == HTTP_INTEGRATION_CONTENT_TYPE
+        self._framed = is_http_integration(content_type)
         self._declared = content_type
         self._buffer = bytearray()
         self._head: StreamHead | None = None
@@ -139,6 +140,20 @@ class HttpIntegrationStream:
         declared = None if self._framed else self._declared
         self._head = StreamHead(200, [(CONTENT_TYPE, declared or JSON_TYPE)])
         return [self._head]
+
+
+def is_http_integration(content_type: str | None) -> bool:
+    return (content_type or "").split(";", 1)[0].strip().lower() == HTTP_INTEGRATION_CONTENT_TYPE
+
+
+def integration_result(body: bytes, content_type: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A whole HTTP-integration response (a streaming function behind a BUFFERED URL, read whole): its prelude's
+    status and headers, and the rest as the body. PreludeError if the prelude cannot be read."""
+    parser = HttpIntegrationStream(content_type)
+    parts = parser.feed(body) + parser.finish()
+    head = parts[0]
+    assert isinstance(head, StreamHead)
+    return head.status, head.headers, b"".join(part for part in parts[1:] if isinstance(part, bytes))
 
 
 def _string_header(name: str, value: str) -> bytes:

@@ -35,11 +35,12 @@ BODY_LIMITS = {
     "UpdateFunctionCode": MAX_REQUEST_BODY,
     "PublishLayerVersion": MAX_REQUEST_BODY,
     "Invoke": MAX_SYNC_PAYLOAD,  # an Event invoke's smaller limit is the handler's to check
+    "InvokeWithResponseStream": MAX_SYNC_PAYLOAD,
     "InvokeAsync": MAX_EVENT_PAYLOAD,
 }
 #: Where AWS answers an oversized request with the modelled RequestTooLargeException; elsewhere it is
 #: RequestEntityTooLargeException (recorded for CreateFunction).
-_INVOKE_OPERATIONS = ("Invoke", "InvokeAsync")
+_INVOKE_OPERATIONS = ("Invoke", "InvokeAsync", "InvokeWithResponseStream")
 #: What AWS's messages call an operation where it is not the model's name ("... for the InvokeFunction operation").
 _MESSAGE_NAMES = {"Invoke": "InvokeFunction"}
 #: What the HTTP layer's refusals become on the wire.

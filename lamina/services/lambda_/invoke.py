@@ -37,7 +37,7 @@ def _json_error(error: ValueError) -> InvalidRequestContentException:
     )
 
 
-def _client_context(raw: str | None) -> str | None:
+def decode_client_context(raw: str | None) -> str | None:
     """X-Amz-Client-Context is base64 JSON on the wire; the runtime receives the decoded JSON."""
     if raw is None:
         return None
@@ -101,7 +101,7 @@ class InvokeOperations:
             call.request_id,
             payload,
             config.key.arn(qualifier if qualifier else None),
-            client_context=_client_context(headers.get("x-amz-client-context")),
+            client_context=decode_client_context(headers.get("x-amz-client-context")),
             want_log_tail=headers.get("x-amz-log-type") == "Tail",
         )
         response_headers = [
