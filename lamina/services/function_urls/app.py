@@ -42,6 +42,8 @@ from lamina.services.function_urls.streaming import (
 #: The event may carry at most a synchronous invocation's payload; the HTTP layer may read a little more, since the
 #: base64 form of a binary body grows by a third (the event is checked again once built).
 MAX_REQUEST_BODY = response.MAX_PAYLOAD_BYTES
+#: Compact, as AWS sends events; made once (json.dumps with options builds an encoder per call).
+_EVENT_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 class UrlInvoker(Protocol):
@@ -112,7 +114,7 @@ class FunctionUrlApp:
             domain_name=url_domain_name(url.url_id, url.function.region, self._url_domain),
             server_port=self._port(),
         )
-        payload = json.dumps(event, separators=(",", ":")).encode()
+        payload = _EVENT_ENCODER.encode(event).encode()
         if len(payload) > response.MAX_PAYLOAD_BYTES:
             return _response(response.request_too_large(), request_id)
         try:

@@ -25,7 +25,8 @@ What is recorded (tests/aws-recorded, the echo fixture's cases) and what is infe
 from __future__ import annotations
 
 import base64
-import secrets
+import functools
+import os
 import time as _time
 from typing import Any, Mapping, Sequence
 from urllib.parse import parse_qsl, unquote
@@ -43,8 +44,10 @@ FRONT_END_OWNED = frozenset({"x-forwarded-proto", "x-forwarded-port", "x-amzn-tl
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+@functools.lru_cache(maxsize=4)
 def request_time(now: float) -> str:
-    """requestContext.time: `01/Dec/2026:07:16:32 +0000` (UTC, English month, whatever the locale)."""
+    """requestContext.time: `01/Dec/2026:07:16:32 +0000` (UTC, English month, whatever the locale); cached, since
+    every request of one second shares it."""
     moment = _time.gmtime(int(now))
     return (f"{moment.tm_mday:02d}/{_MONTHS[moment.tm_mon - 1]}/{moment.tm_year:04d}:"
             f"{moment.tm_hour:02d}:{moment.tm_min:02d}:{moment.tm_sec:02d} +0000")
@@ -52,7 +55,7 @@ def request_time(now: float) -> str:
 
 def new_trace_id(now: float) -> str:
     """An X-Ray trace header for a request that came without one: `Root=1-<epoch seconds, 8 hex>-<24 hex>`."""
-    return f"Root=1-{int(now):08x}-{secrets.token_hex(12)}"
+    return f"Root=1-{int(now):08x}-{os.urandom(12).hex()}"
 
 
 def media_type(content_type: str | None) -> str:
@@ -87,6 +90,8 @@ def split_target(target: str) -> tuple[str, str]:
 
 def query_parameters(raw_query: str) -> dict[str, str] | None:
     """queryStringParameters: decoded, repeated keys joined with `,` in order; None when there are none."""
+    if not raw_query:
+        return None
     values: dict[str, list[str]] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         values.setdefault(name, []).append(value)

@@ -5,6 +5,7 @@ The ids themselves (32 characters of `[a-z0-9]`) are made in `lamina.model.funct
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -37,8 +38,10 @@ def function_url(url_id: str, region: str, url_domain: str = DEFAULT_URL_DOMAIN,
     return f"{scheme}://{authority}/"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_url_host(host: str | None, url_domain: str = DEFAULT_URL_DOMAIN) -> UrlHost | None:
     """(url id, region) of a Host header `<id>.lambda-url.<region>.<url-domain>[:port]`, None for anything else.
+    Cached (bounded): a URL's clients send the same Host again and again.
 
     Host names are case-insensitive (and may end in the root's `.`); the id must look like one of AWS's, so a host
     that merely contains `.lambda-url.` is not taken for a URL.

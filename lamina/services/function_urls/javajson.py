@@ -41,10 +41,14 @@ def _long(text: str) -> int:
     return value
 
 
+#: One decoder for every result (json.loads with hooks would build a new one per call).
+_DECODER = json.JSONDecoder(parse_int=_long, parse_constant=_refuse_constant)
+
+
 def loads(payload: bytes | str) -> Any:
     """Parse a function's result as json-simple does; objects keep the order their members were written in."""
     try:
-        return json.loads(payload, parse_int=_long, parse_constant=_refuse_constant)
+        return _DECODER.decode(payload.decode() if isinstance(payload, bytes) else payload)
     except JavaJsonError:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
