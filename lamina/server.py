@@ -15,6 +15,7 @@ from lamina.services.lambda_.app import LambdaApp
 from lamina.services.lambda_.async_invoke import AsyncInvokeOperations
 from lamina.services.lambda_.code import CodeDownloads
 from lamina.services.lambda_.concurrency import ConcurrencyOperations
+from lamina.services.lambda_.event_source_mappings import EventSourceMappingOperations
 from lamina.services.lambda_.function_urls import FunctionUrlOperations
 from lamina.services.lambda_.functions import FunctionOperations
 from lamina.services.lambda_.invoke import InvokeOperations
@@ -32,6 +33,7 @@ from lamina.config import ServerConfig
 from lamina.executors import Executors
 from lamina.supervisor import every, supervised
 from lamina.control.concurrency import ConcurrencySettings
+from lamina.control.event_source_mappings import EventSourceMappingService, function_targets
 from lamina.control.code_sources import CodeSources
 from lamina.control.function_urls import FunctionUrlService
 from lamina.control.functions import FunctionService
@@ -63,6 +65,7 @@ from lamina.sandbox.process import remove_stale_sandboxes
 from lamina.store.attachments import SqliteAttachmentStore
 from lamina.store.blobs import CodeStore
 from lamina.store.concurrency import SqliteConcurrencyStore
+from lamina.store.event_source_mappings import SqliteEventSourceMappingStore
 from lamina.store.data_dir_lock import DataDirLock
 from lamina.store.database import Database
 from lamina.store.layers import SqliteLayerStore
@@ -161,8 +164,15 @@ class LaminaServer:
             self._concurrency_store, self.functions, self.concurrency_limits, self.provisioned, self.executors.settings
         )
         self.concurrency.load()
+        self._mapping_store = SqliteEventSourceMappingStore(self._database)
+        self.event_source_mappings = EventSourceMappingService(
+            self._mapping_store, function_targets(self.functions), self._after
+        )
+        self.event_source_mappings.load()
         self._attachments = SqliteAttachmentStore(self._database)
-        self.tags = TagService(self._attachments, self.functions)
+        self.tags = TagService(
+            self._attachments, self.functions, others={"event-source-mapping": self.event_source_mappings}
+        )
         self.tags.load()
         policy_targets = FunctionPolicyTargets(self.functions)
         self.permissions = PermissionService(self._attachments, policy_targets)
@@ -171,6 +181,7 @@ class LaminaServer:
         self.function_urls = FunctionUrlService(self._url_store, FunctionsDirectory(self.functions))
         self.function_urls.load()
         self.functions.on_delete(self._forget_attachments)
+        self.functions.on_delete(self.event_source_mappings.function_deleted)
         self.functions.on_qualifier_delete(self.permissions.forget)
         self.invocations = InvocationService(self.pool, self.logs, self.concurrency_limits)
         self.async_invocation = AsyncInvocation(
@@ -202,6 +213,7 @@ class LaminaServer:
         VersionOperations(self.functions).register(router)
         AliasOperations(self.functions).register(router)
         FunctionUrlOperations(self.function_urls, self._function_url_of).register(router)
+        EventSourceMappingOperations(self.event_source_mappings).register(router)
         CodeDownloads(self._code).register(router)
         # The front door: Lambda's app, and the services the next issues serve on the same port (until then each
         # answers in its own protocol that the operation is not served).
@@ -245,6 +257,17 @@ class LaminaServer:
         self.tags.forget(function)
         self.permissions.forget(function)
         self.function_urls.forget_function(function)
+
+    def _after(self, delay: float, work: Callable[[], None]) -> None:
+        """Run `work` on a control thread `delay` seconds from now (callable from any thread, once started)."""
+        loop = self._loop
+        assert loop is not None
+
+        def start() -> None:
+            with contextlib.suppress(RuntimeError):  # stopping: the executors are gone, the next start settles it
+                loop.run_in_executor(None, work)
+
+        loop.call_soon_threadsafe(loop.call_later, delay, start)
 
     def _function_url_of(self, config: FunctionUrlConfig) -> str:
         """`http://<id>.lambda-url.<region>.<url-domain>:<port>/`: the listening port, or a public URL's scheme and
@@ -320,6 +343,7 @@ class LaminaServer:
         self.logs.close()
         self._concurrency_store.close()
         self._url_store.close()
+        self._mapping_store.close()
         self._attachments.close()
         self._layer_store.close()
         self._version_store.close()

@@ -2,11 +2,12 @@
 
 Tags belong to the unqualified function (AWS refuses version and alias ARNs) and are kept in memory, written through
 to the attachment store. Changing them gives the function a new RevisionId, as AWS does.
+Tags of the other kinds Lamina hosts (event source mappings) are kept by their owners (`TaggedResources`).
 """
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable, Mapping, Protocol
 
 from lamina.model.arns import FunctionRef, TaggableRef, function_arn, parse_taggable_arn
 from lamina.control.functions import FunctionService
@@ -22,13 +23,25 @@ MAX_VALUE_LENGTH = 256
 _QUALIFIED = "Tags on function aliases and versions are not supported. Please specify a function ARN."
 _TOO_MANY = "Number of tags exceeds resource tag limit."
 _EMPTY = "An error occurred and the request cannot be processed."
-# Lamina hosts functions only; AWS's not-found text for the other taggable kinds (recorded where AWS has one).
+# AWS's not-found text for the other taggable kinds (recorded where AWS has one), for those no owner answers.
 _OTHER_KINDS = {
     "event-source-mapping": "Event source mapping not found: {arn}",
     "capacity-provider": "Capacity provider not found: {arn}",
     "code-signing-config": "The Lambda code signing configuration {arn} can not be found.",
     "layer": "Layer not found: {arn}",
 }
+
+
+class TaggedResources(Protocol):
+    """Another kind of taggable resource Lamina hosts (event source mappings), by the name in its ARN."""
+
+    def tags_of(self, scope: Scope, name: str, arn: str) -> dict[str, str]:
+        """Its tags, or AWS's not-found error for `arn`."""
+        ...
+
+    def retag(self, scope: Scope, name: str, arn: str, change: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        """Replace its tags with `change(current tags)`, atomically."""
+        ...
 
 
 def check_create_tags(tags: Any) -> dict[str, str]:
@@ -63,10 +76,24 @@ def check_tags(tags: Any) -> dict[str, str]:
     return dict(tags)
 
 
+def _merged(current: dict[str, str], tags: dict[str, str]) -> dict[str, str]:
+    """TagResource's result: `tags` over `current`, or AWS's error for an empty request or too many tags."""
+    if not tags:
+        raise InvalidParameterValueException(_EMPTY)
+    merged = current | check_tags(tags)
+    if len(merged) > MAX_TAGS:
+        raise InvalidParameterValueException(_TOO_MANY)
+    return merged
+
+
 class TagService:
-    def __init__(self, store: AttachmentStore, functions: FunctionService) -> None:
+    def __init__(
+        self, store: AttachmentStore, functions: FunctionService, others: Mapping[str, TaggedResources] | None = None
+    ) -> None:
+        """`others`: the owners of other taggable kinds (`event-source-mapping`), by ARN kind."""
         self._store = store
         self._functions = functions
+        self._others = dict(others or {})
         self._tags: dict[FunctionKey, dict[str, str]] = {}
         self._guard = threading.Lock()
 
@@ -83,7 +110,10 @@ class TagService:
         return dict(self._tags.get(key, {}))
 
     def list(self, scope: Scope, resource: str) -> dict[str, str]:
-        _, key = self._function(scope, parse_taggable_arn(resource))
+        target = parse_taggable_arn(resource)
+        if target.kind in self._others:
+            return self._others[target.kind].tags_of(scope, target.name, target.arn)
+        _, key = self._function(scope, target)
         return self.tags_of(key)
 
     # -- writes --------------------------------------------------------------------------------------------------
@@ -99,18 +129,21 @@ class TagService:
         target = parse_taggable_arn(resource)
         if tags is None:
             raise validation_error(None, "tags", "Member must not be null")
+        if target.kind in self._others:
+            self._others[target.kind].retag(scope, target.name, target.arn, lambda current: _merged(current, tags))
+            return
         ref, key = self._function(scope, target)
-        if not tags:
-            raise InvalidParameterValueException(_EMPTY)
-        merged = self.tags_of(key) | check_tags(tags)
-        if len(merged) > MAX_TAGS:
-            raise InvalidParameterValueException(_TOO_MANY)
-        self._replace(scope, ref, merged)
+        self._replace(scope, ref, _merged(self.tags_of(key), tags))
 
     def untag(self, scope: Scope, resource: str, keys: list[str] | None) -> None:
         target = parse_taggable_arn(resource)
         if not keys:
             raise validation_error(None, "tagKeys", "Member must not be null")
+        if target.kind in self._others:
+            self._others[target.kind].retag(
+                scope, target.name, target.arn, lambda current: {k: v for k, v in current.items() if k not in keys}
+            )
+            return
         ref, function = self._function(scope, target)
         current = self.tags_of(function)
         remaining = {key: value for key, value in current.items() if key not in keys}

@@ -63,6 +63,7 @@ LAMBDA_OVERRIDES: dict[str, Override] = {
     # recorded: enums the server prints in its own (hash-set) order
     "RecursiveLoop": Override(enum_shown=("Terminate", "Allow")),
     "InvokeMode": Override(enum_shown=("RESPONSE_STREAM", "BUFFERED")),
+    "EventSourcePosition": Override(enum_shown=("LATEST", "AT_TIMESTAMP", "TRIM_HORIZON")),
     "Timeout": Override(max=900),  # the model says 5400
     "EphemeralStorageSize": Override(max=10240),  # the model says 32768
     "LayerVersionArn": Override(pattern=LAYER_ARN_PATTERN),
