@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import subprocess
 from urllib.parse import urlsplit
 
@@ -216,3 +217,23 @@ def test_repeated_headers_are_joined_and_the_source_ip_is_the_peer(echo_url) -> 
     assert event["headers"]["x-multi"] == "one,two"
     assert event["cookies"] == ["a=1", "b=2"]
     assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+
+
+def test_url_domain_option_names_and_routes_the_urls(tmp_path) -> None:
+    from conftest import PY_RUNTIME, ROLE, client_for, start_server, zip_files
+
+    server = start_server(tmp_path / "data", "--url-domain", "fn.example.test")
+    try:
+        client = client_for(server.endpoint)
+        client.create_function(FunctionName="web", Runtime=PY_RUNTIME, Role=ROLE, Handler="app.handler",
+                               Code={"ZipFile": zip_files({"app.py": ECHO})})
+        url = public_url(client, "web")
+        port = urlsplit(server.endpoint).port
+        assert re.fullmatch(rf"http://[a-z0-9]{{32}}\.lambda-url\.us-east-1\.fn\.example\.test:{port}/", url)
+        status, _, body = request(url)
+        assert status == 200 and json.loads(body)["requestContext"]["domainName"] == urlsplit(url).hostname
+        # the same id under another domain is not one of this server's URLs
+        elsewhere = url.replace("fn.example.test", "localhost")
+        assert request(elsewhere)[::2] == (403, b'{"Message":null}')
+    finally:
+        server.stop()
