@@ -29,6 +29,7 @@ from lamina.services.function_urls.app import FunctionUrlApp
 from lamina.services.function_urls.backend import FunctionsDirectory, UrlBackend
 from lamina.services.function_urls.ids import function_url
 from lamina.asyncinvoke.wiring import AsyncInvocation
+from lamina.eventsources.wiring import event_source_pollers
 from lamina.config import ServerConfig
 from lamina.executors import Executors
 from lamina.supervisor import every, supervised
@@ -196,6 +197,10 @@ class LaminaServer:
             reserved_concurrency=self.concurrency_limits.reserved,
             destination_executor=self.executors.destinations,
         )
+        self.event_sources = event_source_pollers(
+            self.event_source_mappings, self.functions, self.invocations,
+            aws_endpoint_url=config.aws_endpoint_url, executor=self.executors.event_sources,
+        )
         router = Router()
         InvokeOperations(self.functions, self.invocations, self.async_invocation.invoker).register(router)
         StreamingInvokeOperations(self.functions, self.invocations).register(router)
@@ -312,6 +317,7 @@ class LaminaServer:
         ]
         self.concurrency.start()
         await self.async_invocation.start()
+        self.event_sources.start()
 
     @property
     def port(self) -> int:
@@ -335,6 +341,7 @@ class LaminaServer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.event_sources.stop()
         await self.async_invocation.stop()
         await self.concurrency.close()
         await self.pool.stop_all(STOP_TEARDOWN_TIMEOUT_SECONDS)

@@ -46,8 +46,9 @@ class MessageAttribute:
 class AwsClient:
     """boto3 clients per (service, region), created on first use."""
 
-    def __init__(self, endpoint_url: str | None) -> None:
+    def __init__(self, endpoint_url: str | None, *, read_timeout: float = TIMEOUT_SECONDS) -> None:
         self._endpoint_url = endpoint_url
+        self._read_timeout = read_timeout
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -67,10 +68,14 @@ class AwsClient:
                     endpoint_url=self._endpoint_url,
                     aws_access_key_id=fallback,
                     aws_secret_access_key=fallback,
-                    config=Config(connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS),
+                    config=Config(connect_timeout=TIMEOUT_SECONDS, read_timeout=self._read_timeout),
                 )
                 self._clients[(service, region)] = client
             return client
+
+    def client(self, service: str, region: str) -> Any:
+        """The boto3 client itself, for callers that make their own calls (the event source pollers)."""
+        return self._client(service, region)
 
     def _call(self, service: str, region: str, operation: str, **params: Any) -> Any:
         try:
