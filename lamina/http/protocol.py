@@ -25,8 +25,11 @@ connections one peer can open (`ConnectionLimiter`). A refused request is answer
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import logging
+import struct
+import termios
 from collections import deque
 from typing import AsyncIterator, Awaitable, Callable, NoReturn
 
@@ -570,6 +573,10 @@ class HttpProtocol(asyncio.Protocol):
             self._graced = True
             self._timer = self._loop.call_later(FRESH_GRACE_SECONDS, self._on_timer)
             self._timer_at = self._loop.time() + FRESH_GRACE_SECONDS
+        elif self._fresh and _unread_bytes(self._transport):
+            # Its first bytes are in the socket, not read yet: a loop running late (a busy host) reads them next.
+            self._timer = self._loop.call_later(FRESH_GRACE_SECONDS, self._on_timer)
+            self._timer_at = self._loop.time() + FRESH_GRACE_SECONDS
         elif self._state == _BODY and (self._body_size != self._body_mark or self._stream_full):
             # The body moved since the timer was armed (checked here rather than per read), or we hold it (a streamed
             # body's consumer is behind): another period.
@@ -583,6 +590,17 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 self._transport.close()
             self.closed = True
+
+
+def _unread_bytes(transport: asyncio.BaseTransport) -> int:
+    """Bytes the kernel holds for this connection that the loop has not read yet (FIONREAD; 0 when unknown)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def _head_too_large(limits: HttpLimits) -> HttpError:

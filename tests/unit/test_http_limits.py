@@ -406,3 +406,42 @@ def test_other_refusals_are_aws_shaped() -> None:
         (431, "RequestHeaderFieldsTooLargeException"),
     ]
     assert _error(app.on_error(request, HttpError(431, "why")))[2] == {"Type": "User", "message": "why"}
+
+
+def test_a_fresh_connection_whose_first_bytes_wait_unread_is_not_dropped_as_silent() -> None:
+    """A loop running late (a busy host) may reach a connection's header timeout before reading the bytes its client
+    sent long ago: those bytes, still in the kernel, keep the connection (a silent one is still dropped)."""
+
+    class Transport(asyncio.Transport):
+        def __init__(self, sock: socket.socket) -> None:
+            super().__init__()
+            self.sock, self.closed = sock, False
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            return {"socket": self.sock, "peername": ("127.0.0.1", 1)}.get(name, default)
+
+        def close(self) -> None:
+            self.closed = True
+
+        def abort(self) -> None:
+            self.closed = True
+
+        def get_write_buffer_size(self) -> int:
+            return 0
+
+    async def scenario() -> tuple[bool, bool]:
+        server_side, client_side = socket.socketpair()
+        with server_side, client_side:
+            transport = Transport(server_side)
+            protocol = HttpProtocol(lambda request: Response(200), on_error=_on_error, max_body=1024,
+                                    limits=HttpLimits(header_timeout=0.05))
+            protocol.connection_made(transport)
+            client_side.sendall(b"GET / HTTP/1.1\r\n")  # arrived, but the protocol has not been handed it
+            await asyncio.sleep(0.25)  # the header timeout and its grace both pass
+            kept = not transport.closed
+            server_side.recv(1024)  # now nothing waits: the connection is a silent one
+            await asyncio.sleep(0.25)
+            return kept, transport.closed
+
+    kept, dropped_later = _run(scenario)
+    assert kept and dropped_later
