@@ -221,7 +221,8 @@ def test_a_timeout_mid_stream_ends_the_stream_with_sandbox_timedout(lambda_clien
     assert complete(events) == {"ErrorCode": "Sandbox.Timedout",
                                 "ErrorDetails": f"RequestId: {request_id} Error: Task timed out after 3.00 seconds"}
     response, events = stream(lambda_client, node_stream_function, {"pause": 10})  # a fresh environment serves
-    assert chunks(events) == [b"first,", b"second"] and complete(events) == {}
+    # 10 ms apart, the two writes may reach the client as one chunk on a busy host: their bytes are what counts here
+    assert b"".join(chunks(events)) == b"first,second" and complete(events) == {}
 
 
 def test_log_type_tail_puts_the_log_in_invoke_complete(lambda_client, node_stream_function) -> None:
@@ -319,7 +320,7 @@ def test_a_client_that_goes_away_leaves_the_invocation_running_to_its_end(lamina
         except lambda_client.exceptions.TooManyRequestsException:
             assert time.monotonic() < deadline, "the abandoned invocation never ended"
             time.sleep(0.2)
-    assert chunks(events) == [b"first,", b"second"] and complete(events) == {}
+    assert b"".join(chunks(events)) == b"first,second" and complete(events) == {}
 
 
 # -- RESPONSE_STREAM function URLs ----------------------------------------------------------------------------------
