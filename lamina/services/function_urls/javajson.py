@@ -133,31 +133,21 @@ def java_double(value: float) -> str:
     return f"{sign}{digits[0]}.{digits[1:] or '0'}E{point}"
 
 
+def _java_escapes() -> dict[int, str]:
+    r"""json-simple's escapes, as one translation table: the short forms, `\/`, and `\uXXXX` (upper-case hex) for
+    control characters and the U+2000-U+20FF block."""
+    table = {code: f"\\u{code:04X}" for span in ((0, 0x1F), (0x7F, 0x9F), (0x2000, 0x20FF))
+             for code in range(span[0], span[1] + 1)}
+    table.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("/"): "\\/", ord("\b"): "\\b", ord("\f"): "\\f",
+                  ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+    return table
+
+
+_ESCAPES = _java_escapes()
+
+
 def _escape(text: str) -> str:
-    out = []
-    for char in text:
-        code = ord(char)
-        if char == '"':
-            out.append('\\"')
-        elif char == "\\":
-            out.append("\\\\")
-        elif char == "/":
-            out.append("\\/")
-        elif char == "\b":
-            out.append("\\b")
-        elif char == "\f":
-            out.append("\\f")
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\r":
-            out.append("\\r")
-        elif char == "\t":
-            out.append("\\t")
-        elif code <= 0x1F or 0x7F <= code <= 0x9F or 0x2000 <= code <= 0x20FF:
-            out.append(f"\\u{code:04X}")
-        else:
-            out.append(char)
-    return "".join(out)
+    return text.translate(_ESCAPES)
 
 
 def dumps(value: Any) -> str:
